@@ -1,0 +1,5 @@
+import sys
+
+from jpcorpus.cli import main
+
+sys.exit(main())

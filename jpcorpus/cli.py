@@ -1,0 +1,55 @@
+"""The ``jpcorpus`` console script: one subcommand per job.
+
+Each subcommand lives in its own module that exposes ``add_arguments(parser)`` and ``main(args, extra) -> int``;
+it is imported only when chosen, so ``jpcorpus tokenizer ...`` never imports Beam and ``jpcorpus build`` never
+imports torch. ``extra`` holds the arguments the subcommand did not declare (Beam pipeline options for the Beam
+jobs); subcommands that accept none reject them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from jpcorpus.errors import ConfigError, UsageError
+
+# name -> (module, help). Add a line here for a new subcommand.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "build": ("pipeline.run", "WARC/WET/Wikipedia/JSONL -> Japanese text -> sharded Parquet (Apache Beam)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jpcorpus", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (_module, help_text) in SUBCOMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    # Parse only the global part first, so each subcommand owns its own parser (and its --help).
+    top, rest = parser.parse_known_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if top.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    module = importlib.import_module(SUBCOMMANDS[top.command][0])
+    sub_parser = argparse.ArgumentParser(prog=f"jpcorpus {top.command}", description=SUBCOMMANDS[top.command][1])
+    module.add_arguments(sub_parser)
+    sub_argv = argv[argv.index(top.command) + 1 :]
+    args, extra = sub_parser.parse_known_args(sub_argv)
+    try:
+        return int(module.main(args, extra) or 0)
+    except (UsageError, ConfigError) as exc:
+        print(f"jpcorpus {top.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

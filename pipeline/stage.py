@@ -1,0 +1,115 @@
+"""Counting conventions every Beam stage follows, so the manifest can reconcile per stage.
+
+A stage counts, in the Beam metrics namespace ``jpcorpus.<stage>``:
+  ``in``  — records that entered the stage,
+  ``out`` — records it passed on,
+  ``dropped.<reason>`` — records it removed on purpose (each also written to the rejects output),
+  ``failed.<kind>``    — records it could not process (also written to rejects).
+Invariant checked by the manifest: in == out + sum(dropped) + sum(failed).
+
+Most stages are 1 -> 0..1 maps: subclass :class:`CountedDoFn` and implement ``apply(doc)`` returning the
+(possibly annotated) doc, a :class:`Drop` or a :class:`Fail`. Readers (1 file -> N records) use
+:func:`count` and :func:`reject_row` directly.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from pipeline.schema import REJECT_TEXT_HEAD_CHARS
+
+REJECTS = "rejects"  # tag of every stage's side output of reject rows
+NAMESPACE_PREFIX = "jpcorpus."
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    """A deliberate removal: ``reason`` is a stable snake_case key (it becomes a counter name)."""
+
+    reason: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Fail:
+    """A record the stage could not process (exception, timeout, undecodable bytes)."""
+
+    kind: str
+    detail: str = ""
+
+
+def count(stage: str, key: str, n: int = 1) -> None:
+    """Increment counter ``key`` (``in``, ``out``, ``dropped.X``, ``failed.X``) of ``stage``."""
+    Metrics.counter(NAMESPACE_PREFIX + stage, key).inc(n)
+
+
+def reject_row(stage: str, outcome: str, reason: str, detail: str, record: dict[str, Any]) -> dict[str, Any]:
+    """A row of the rejects output, built from whatever identifying fields ``record`` has."""
+    text = record.get("text")
+    return {
+        "stage": stage,
+        "outcome": outcome,
+        "reason": reason,
+        "detail": detail[:2000] if detail else None,
+        "id": record.get("id"),
+        "source": record.get("source"),
+        "url": record.get("url"),
+        "title": record.get("title"),
+        "source_ref": record.get("source_ref"),
+        "text_head": text[:REJECT_TEXT_HEAD_CHARS] if isinstance(text, str) else None,
+    }
+
+
+class CountedDoFn(beam.DoFn):
+    """A 1 -> 0..1 stage with counting and rejects built in.
+
+    Subclasses set ``stage`` and implement ``apply``. An exception escaping ``apply`` is a per-record failure,
+    counted as ``failed.<ExceptionType>`` and written to rejects (with a warning logged once per kind), never
+    a crash of the job. Output: main = kept docs, ``REJECTS`` = reject rows.
+    """
+
+    stage: ClassVar[str]
+
+    def __init__(self) -> None:
+        self._warned: set[str] = set()
+
+    def apply(self, doc: dict[str, Any]) -> dict[str, Any] | Drop | Fail:
+        raise NotImplementedError
+
+    def process(self, doc: dict[str, Any]):
+        count(self.stage, "in")
+        try:
+            result = self.apply(doc)
+        except Exception as exc:  # noqa: BLE001 - the dead-letter path: count, reject, go on
+            result = Fail(type(exc).__name__, str(exc))
+        if isinstance(result, Drop):
+            count(self.stage, f"dropped.{result.reason}")
+            yield beam.pvalue.TaggedOutput(REJECTS, reject_row(self.stage, "dropped", result.reason, result.detail, doc))
+        elif isinstance(result, Fail):
+            count(self.stage, f"failed.{result.kind}")
+            if result.kind not in self._warned:
+                self._warned.add(result.kind)
+                log.warning("%s: first failure of kind %s: %s", self.stage, result.kind, result.detail[:300])
+            yield beam.pvalue.TaggedOutput(REJECTS, reject_row(self.stage, "failed", result.kind, result.detail, doc))
+        else:
+            count(self.stage, "out")
+            yield result
+
+
+class CountedStage(beam.PTransform):
+    """Wrap a :class:`CountedDoFn` as a labelled step returning ``(kept, rejects)``."""
+
+    def __init__(self, dofn: CountedDoFn) -> None:
+        super().__init__(label=None)
+        self._dofn = dofn
+
+    def expand(self, pcoll):
+        outputs = pcoll | beam.ParDo(self._dofn).with_outputs(REJECTS, main="kept")
+        return outputs.kept, outputs[REJECTS]
