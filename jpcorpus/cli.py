@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if top.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not top.verbose:
+        # Beam logs every string type hint it converts and its worker state cache at INFO: noise for users.
+        logging.getLogger("apache_beam").setLevel(logging.WARNING)
     module = importlib.import_module(SUBCOMMANDS[top.command][0])
     sub_parser = argparse.ArgumentParser(prog=f"jpcorpus {top.command}", description=SUBCOMMANDS[top.command][1])
     module.add_arguments(sub_parser)

@@ -40,7 +40,9 @@ class PredetectConfig:
 
     def __post_init__(self) -> None:
         _require(self.scan_chars > 0, f"predetect.scan_chars must be > 0, got {self.scan_chars}")
-        _require(0.0 <= self.min_kana_ratio <= 1.0, f"predetect.min_kana_ratio must be in [0,1], got {self.min_kana_ratio}")
+        _require(
+            0.0 <= self.min_kana_ratio <= 1.0, f"predetect.min_kana_ratio must be in [0,1], got {self.min_kana_ratio}"
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,7 +64,14 @@ class WikipediaConfig:
     """MediaWiki pages-articles XML."""
 
     namespaces: tuple[int, ...] = (0,)  # MediaWiki namespace ids kept (0 = articles)
-    cut_sections: tuple[str, ...] = ("脚注", "注釈", "関連項目", "出典", "参考文献", "外部リンク")  # headings: text from here on is cut
+    cut_sections: tuple[str, ...] = (
+        "脚注",
+        "注釈",
+        "関連項目",
+        "出典",
+        "参考文献",
+        "外部リンク",
+    )  # headings: text from here on is cut
     source_name: str = "wikipedia"
 
 

@@ -91,7 +91,9 @@ class CountedDoFn(beam.DoFn):
             result = Fail(type(exc).__name__, str(exc))
         if isinstance(result, Drop):
             count(self.stage, f"dropped.{result.reason}")
-            yield beam.pvalue.TaggedOutput(REJECTS, reject_row(self.stage, "dropped", result.reason, result.detail, doc))
+            yield beam.pvalue.TaggedOutput(
+                REJECTS, reject_row(self.stage, "dropped", result.reason, result.detail, doc)
+            )
         elif isinstance(result, Fail):
             count(self.stage, f"failed.{result.kind}")
             if result.kind not in self._warned:
@@ -113,3 +115,30 @@ class CountedStage(beam.PTransform):
     def expand(self, pcoll):
         outputs = pcoll | beam.ParDo(self._dofn).with_outputs(REJECTS, main="kept")
         return outputs.kept, outputs[REJECTS]
+
+
+class LogProgress(beam.DoFn):
+    """Pass-through that logs, at most every ``interval_s`` seconds per worker, how many records went by and how fast.
+
+    Beam metrics are only visible to the driver at the end on local runners; this gives long runs a heartbeat.
+    """
+
+    def __init__(self, label: str, interval_s: float = 30.0) -> None:
+        self._label = label
+        self._interval_s = interval_s
+
+    def setup(self) -> None:
+        import time
+
+        self._clock = time.monotonic
+        self._start = self._last = self._clock()
+        self._num_seen = 0
+
+    def process(self, element):
+        self._num_seen += 1
+        now = self._clock()
+        if now - self._last >= self._interval_s:
+            self._last = now
+            rate = self._num_seen / max(now - self._start, 1e-9)
+            log.info("progress %s: %d records (%.1f records/s on this worker)", self._label, self._num_seen, rate)
+        yield element
