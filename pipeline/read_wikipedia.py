@@ -105,7 +105,7 @@ def _page_event(page: dict[str, Any], site: SiteInfo, cfg: WikipediaConfig) -> t
     if ns not in cfg.namespaces:
         return "dropped", ("namespace", f"ns={ns}", record)
     if "redirect" in page or wikitext.lstrip()[:10].lower().startswith(_REDIRECT_MAGIC):
-        return "dropped", ("redirect", page.get("redirect") or "", record)
+        return "dropped", ("redirect", page.get("redirect") or wikitext.strip().split("\n", 1)[0][:200], record)
     model = page.get("model", "wikitext")
     if model != "wikitext":
         return "dropped", ("content_model", model, record)
