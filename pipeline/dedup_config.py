@@ -66,8 +66,8 @@ class MinHashConfig:
     backend: Literal["rensa", "datasketch"] = "rensa"  # see pipeline/minhash.py: both are vectorised per batch
     banding: str = "threshold"  # threshold | swallow | fineweb | nemo | "<bands>x<rows>", e.g. "9x13"
     threshold: float = 0.8  # Jaccard; derives bands x rows for banding="threshold" and is the verify cut-off
-    false_positive_weight: float = 0.5  # datasketch's optimal-parameter weights (banding="threshold" only)
-    false_negative_weight: float = 0.5
+    false_positive_weight: float = 0.05  # datasketch optimal-parameter weights (banding="threshold" only):
+    false_negative_weight: float = 0.95  # misses weigh 19x: verify removes the extra candidates
     verify: bool = True  # keep a candidate edge only if the exact shingle Jaccard is >= threshold
     max_pairwise_bucket: int = 16  # documents; with verify, smaller buckets emit all pairs, larger ones a star
     max_cc_rounds: int = 12  # large-star/small-star rounds of the connected-components step
