@@ -48,7 +48,7 @@ class Sign(beam.DoFn):
 
     def process(self, batch: list[dict[str, Any]]):
         mh = self._cfg.minhash
-        nodes, texts = [], []
+        nodes, texts, seen = [], [], set()
         for doc in batch:
             count(STAGE, "in")
             text = doc.get("text")
@@ -63,6 +63,9 @@ class Sign(beam.DoFn):
             if len(normalized) < mh.ngram_chars:
                 count(STAGE, "stats.short_docs")
                 continue
+            if node in seen:  # an exact duplicate inside the batch: its bands would only repeat the same node
+                continue
+            seen.add(node)
             nodes.append(node)
             texts.append(normalized)
             if mh.verify:
