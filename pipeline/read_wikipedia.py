@@ -55,6 +55,7 @@ class SiteInfo:
     dbname: str  # "jawiki"; the prefix of document ids
     url_prefix: str | None  # "https://ja.wikipedia.org/wiki/"; None when the dump has no <base>
     hidden_namespaces: frozenset[str]  # lower-case names of the File/Media/Category namespaces
+    namespace_ids: dict[str, int]  # namespace name -> id, for exports without <ns> (schema < 0.6)
 
 
 def site_info(fields: dict[str, str], namespaces: dict[str, str], fallback_dbname: str) -> SiteInfo:
@@ -65,6 +66,7 @@ def site_info(fields: dict[str, str], namespaces: dict[str, str], fallback_dbnam
         dbname=fields.get("dbname") or fallback_dbname,
         url_prefix=base.rsplit("/", 1)[0] + "/" if base and "/" in base else None,
         hidden_namespaces=frozenset(hidden),
+        namespace_ids={name: int(key) for key, name in namespaces.items() if name and key.lstrip("-").isdigit()},
     )
 
 
@@ -84,6 +86,11 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
+def _namespace_from_title(title: str, site: SiteInfo) -> int:
+    prefix, colon, _rest = title.partition(":")
+    return site.namespace_ids.get(prefix, 0) if colon else 0
+
+
 def _page_event(page: dict[str, Any], site: SiteInfo, cfg: WikipediaConfig) -> tuple[str, Any]:
     """("doc", doc) | ("dropped", (reason, detail, record)) | ("failed", (kind, detail, record)) for one page."""
     page_id, title, rev_id = page.get("id"), page.get("title") or "", page.get("rev_id")
@@ -99,7 +106,7 @@ def _page_event(page: dict[str, Any], site: SiteInfo, cfg: WikipediaConfig) -> t
     if not page_id or not (page_id.isdigit()) or rev_id is None:
         return "failed", ("bad_page", f"page without id or revision: id={page_id!r} rev={rev_id!r}", record)
     try:
-        ns = int(page.get("ns", "0"))
+        ns = int(page["ns"]) if "ns" in page else _namespace_from_title(title, site)
     except ValueError:
         return "failed", ("bad_page", f"namespace is not an integer: {page.get('ns')!r}", record)
     if ns not in cfg.namespaces:

@@ -61,7 +61,8 @@ _INTERLANGUAGE = re.compile(r"[a-z]{2,3}(?:-[a-z]{2,8})?")
 _SPACES = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f]++")
 _ZERO_WIDTH = re.compile(r"[\u200b\u200e\u200f\ufeff]")
 # Brackets left empty (or starting/ending with a separator) after a reference or template inside them went away.
-_EMPTY_BRACKETS = re.compile(r"[（(][\s、,，;；]*+[)）]")
+# ASCII `()` after a letter or digit is code (`printf()`), not an emptied aside.
+_EMPTY_BRACKETS = re.compile(r"（[\s、,，;；]*+）|(?<![A-Za-z0-9_])\([\s、,，;；]*+\)")
 _LEADING_SEPARATOR = re.compile(r"([（(])[\s、,，;；]++")
 _TRAILING_SEPARATOR = re.compile(r"[\s、,，;；]++([)）])")
 _HEADING_SPLIT = re.compile(r"[・/／、,，]")

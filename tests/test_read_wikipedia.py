@@ -172,6 +172,13 @@ def test_edge_cases_file():
     assert events[1][1]["url"] == "https://ja.wikipedia.org/wiki/A_&_B%3F_100%25"
 
 
+def test_exports_without_ns_elements_take_the_namespace_from_the_title_prefix():
+    xml = EDGE_CASES.read_bytes()
+    old_schema = re.sub(rb"\s*<ns>\d+</ns>", b"", xml)
+    assert b"<ns>" not in old_schema
+    assert list(iter_pages([old_schema], CFG)) == list(iter_pages([xml], CFG))
+
+
 def test_page_url_escapes_only_what_breaks_a_url():
     assert page_url("https://ja.wikipedia.org/wiki/", "C++ (プログラミング言語)") == (
         "https://ja.wikipedia.org/wiki/C++_(プログラミング言語)"

@@ -139,6 +139,7 @@ def test_headings_without_text_left_are_dropped():
 def test_brackets_emptied_by_removed_markup_are_tidied():
     assert clean("パリ（{{IPA-fr|paʁi}}、'''巴里'''）は") == "パリ（巴里）は"
     assert clean("記号（<ref>x</ref>）である") == "記号である"
+    assert clean("関数 printf() を呼ぶ (<ref>x</ref>)。") == "関数 printf() を呼ぶ 。"
 
 
 # --- the real sample --------------------------------------------------------------------------------------------
