@@ -279,7 +279,7 @@ class ReadWikipedia(beam.DoFn):
         elapsed_s = time.monotonic() - start
         num_pages = sum(num_by_outcome.values())
         log.info(
-            "%s: %s: %d pages in %.1f s (%.1f pages/s): %s",
+            "%s: %s: %d records in %.1f s (%.1f records/s): %s",
             STAGE,
             path,
             num_pages,
