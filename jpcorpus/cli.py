@@ -18,6 +18,7 @@ from jpcorpus.errors import ConfigError, UsageError
 # name -> (module, help). Add a line here for a new subcommand.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "build": ("pipeline.run", "WARC/WET/Wikipedia/JSONL -> Japanese text -> sharded Parquet (Apache Beam)"),
+    "dedup": ("pipeline.dedup_cli", "exact / MinHash near-duplicate removal over existing shards (Apache Beam)"),
 }
 
 

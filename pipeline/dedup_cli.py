@@ -1,0 +1,176 @@
+"""``jpcorpus dedup --input DIR --output DIR2``: exact / MinHash dedup over existing shards, as one Beam job.
+
+Reads the ``part-*.parquet`` shards of a ``jpcorpus build`` run (or any directory of them), runs ``Dedup`` and
+writes ``DIR2/shards`` (the input columns plus ``cluster_id``/``cluster_size``), ``DIR2/rejects`` (one row per
+removed document, ``detail`` = its cluster id) and ``DIR2/manifest.json`` with reconciled per-stage counts.
+
+Config: the ``[dedup]`` and ``[output]`` tables of a TOML file (the same file as ``jpcorpus build --config``
+works; its other tables are not used here). See docs/dedup.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from typing import Any
+
+import apache_beam as beam
+import pyarrow as pa
+
+from jpcorpus.config import from_dict, load_toml, replace_dotted, to_dict
+from jpcorpus.errors import UsageError
+from pipeline import manifest as mf
+from pipeline.config import OutputConfig
+from pipeline.dedup import Dedup, dedup_fields, dedup_stage_names
+from pipeline.dedup_config import DedupConfig
+from pipeline.read_shards import ReadShardRows, list_shards, shard_schema
+from pipeline.run import beam_options
+from pipeline.schema import REJECT_SCHEMA
+from pipeline.stage import count
+from pipeline.write_parquet import WriteShards, prepare_output_dir, read_shard_infos, reject_sort_key
+
+log = logging.getLogger(__name__)
+
+SHARDS, REJECTS_DIR = "shards", "rejects"
+READ_STAGE = "read_shards"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", required=True, metavar="DIR", help="a run directory or a directory of shards")
+    parser.add_argument("--output", required=True, metavar="DIR2", help="output directory (shards/, rejects/, ...)")
+    parser.add_argument("--config", metavar="FILE.toml", help="TOML with [dedup] and [output] tables")
+    parser.add_argument("--method", choices=("exact", "minhash"), help="overrides dedup.method")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. minhash.threshold=0.85"
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier run in --output")
+    parser.add_argument("--workers", type=int, default=0, help="local multi-process mode with N worker processes")
+    parser.epilog = "Any other --flag is a Beam pipeline option (e.g. --runner=DataflowRunner --project=...)."
+
+
+def load_configs(path: str | None, method: str | None, overrides: list[str]) -> tuple[DedupConfig, OutputConfig]:
+    data = load_toml(path) if path else {}
+    dedup = from_dict(DedupConfig, data.get("dedup", {}), prefix="dedup")
+    output = from_dict(OutputConfig, data.get("output", {}), prefix="output")
+    dotted: dict[str, Any] = {"method": method} if method else {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"--set expects KEY=VALUE, got {item!r}")
+        dotted[key] = _parse_value(value)
+    return replace_dotted(dedup, dotted), output
+
+
+def _parse_value(value: str) -> Any:
+    """A TOML scalar (number, bool, quoted string) or, failing that, the bare string."""
+    import tomllib
+
+    try:
+        return tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return value
+
+
+def output_schema(input_schema: pa.Schema, cfg: DedupConfig) -> pa.Schema:
+    """The input columns (an earlier dedup's cluster columns replaced) followed by this run's cluster columns."""
+    added = dedup_fields(cfg)
+    names = {f.name for f in added}
+    return pa.schema([f for f in input_schema if f.name not in names] + list(added))
+
+
+def _count_read(row: dict[str, Any]) -> dict[str, Any]:
+    count(READ_STAGE, "in")
+    count(READ_STAGE, "out")
+    return row
+
+
+def main(args: argparse.Namespace, extra: list[str]) -> int:
+    cfg, output_cfg = load_configs(args.config, args.method, args.set)
+    if cfg.method == "none":
+        raise UsageError("dedup.method is 'none': nothing to do (choose --method exact or minhash)")
+    unknown = [a for a in extra if not a.startswith("--")]
+    if unknown:
+        raise UsageError(f"unexpected arguments {unknown}")
+    shards = list_shards(args.input)
+    schema = output_schema(shard_schema(shards[0]), cfg)
+    log.info("dedup config: %s", to_dict(cfg))
+    log.info("%d input shard(s) in %s", len(shards), args.input)
+    prepare_output_dir(args.output, (SHARDS, REJECTS_DIR), args.overwrite)
+    options = beam_options(extra, args.workers)
+    order = [READ_STAGE, *dedup_stage_names(cfg)]
+    start = time.monotonic()
+    p = beam.Pipeline(options=options)
+    docs = (
+        p
+        | "Shards" >> beam.Create(shards)
+        | "SpreadShards" >> beam.Reshuffle()
+        | "ReadShards" >> beam.ParDo(ReadShardRows())
+        | "CountRead" >> beam.Map(_count_read)
+    )
+    kept, rejects = docs | "Dedup" >> Dedup(cfg)
+    _ = kept | "WriteShards" >> WriteShards(args.output, SHARDS, schema, output_cfg)
+    _ = rejects | "WriteRejects" >> WriteShards(
+        args.output, REJECTS_DIR, REJECT_SCHEMA, output_cfg, sort_key=reject_sort_key
+    )
+    result = p.run()
+    result.wait_until_finish()
+    wall_s = time.monotonic() - start
+    manifest = assemble_manifest(result, order, cfg, output_cfg, shards, args, wall_s, options)
+    mf.write_json(mf.manifest_path(args.output), manifest)
+    print(mf.format_summary(manifest))
+    print(f"manifest: {mf.manifest_path(args.output)}")
+    if manifest["unreconciled"]:
+        log.error("counts do not reconcile: %s", manifest["unreconciled"])
+        return 1
+    return 0
+
+
+def assemble_manifest(result, order, cfg, output_cfg, shards, args, wall_s, options) -> dict[str, Any]:
+    stages = mf.build_stages(mf.counters_by_stage(result), order)
+    by_name = {s["name"]: s for s in stages}
+    out_shards = read_shard_infos(args.output, SHARDS)
+    reject_shards = read_shard_infos(args.output, REJECTS_DIR)
+    num_docs = sum(s["rows"] for s in out_shards)
+    num_rejects = sum(s["rows"] for s in reject_shards)
+    problems = [f"stage {s['name']}: in != out + dropped + failed" for s in stages if not s["reconciled"]]
+    for prev, cur in zip(order, order[1:], strict=False):
+        if by_name.get(prev, {}).get("out", 0) != by_name.get(cur, {}).get("in", 0):
+            problems.append(f"{prev}.out != {cur}.in")
+    if by_name.get(order[-1], {}).get("out", 0) != num_docs:
+        problems.append(f"documents written ({num_docs}) != {order[-1]}.out")
+    num_removed = sum(sum(s["dropped"].values()) + sum(s["failed"].values()) for s in stages)
+    if num_removed != num_rejects:
+        problems.append(f"reject rows written ({num_rejects}) != dropped + failed ({num_removed})")
+    num_read = by_name.get(READ_STAGE, {}).get("in", 0)
+    return {
+        "command": "dedup",
+        "input": args.input,
+        "input_shards": shards,
+        "config_file": args.config,
+        "config": {"dedup": to_dict(cfg), "output": to_dict(output_cfg)},
+        "beam_options": options.get_all_options(drop_default=True),
+        "versions": mf.package_versions(),
+        "stages": stages,
+        "unreconciled": problems,
+        "output": {
+            "documents": num_docs,
+            "shards": out_shards,
+            "rejects": num_rejects,
+            "reject_shards": reject_shards,
+        },
+        "timing": {
+            "wall_s": round(wall_s, 3),
+            "input_records": num_read,
+            "records_per_s": num_read / wall_s if wall_s else 0.0,
+            "docs_per_s": num_docs / wall_s if wall_s else 0.0,
+        },
+    }
+
+
+def run(argv: list[str]) -> int:
+    """Entry point for tests and scripts: ``run(["--input", ..., "--output", ...])``."""
+    parser = argparse.ArgumentParser(prog="jpcorpus dedup")
+    add_arguments(parser)
+    args, extra = parser.parse_known_args(argv)
+    return main(args, extra)
