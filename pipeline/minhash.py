@@ -33,10 +33,40 @@ _MAX32 = np.uint32(0xFFFFFFFF)
 NODE_KEY_BYTES = 16
 
 
+@lru_cache(maxsize=1)
+def _nfkc_changes() -> tuple[re.Pattern[str], dict[str, str]]:
+    """Every BMP character that NFKC changes on its own, and what it becomes (built once, ~50 ms)."""
+    mapping = {}
+    for cp in range(0x10000):
+        ch = chr(cp)
+        if 0xD800 <= cp < 0xE000:
+            continue
+        folded = unicodedata.normalize("NFKC", ch)
+        if folded != ch:
+            mapping[ch] = folded
+    return re.compile("[" + "".join(re.escape(ch) for ch in mapping) + "]+"), mapping
+
+
+def nfkc(text: str) -> str:
+    """``unicodedata.normalize("NFKC", text)``, ~10x faster on Japanese text.
+
+    CPython normalises the whole string once any character fails the quick check, and Japanese web text nearly
+    always has one (full-width ！？（） or U+3000 spaces), costing ~0.4 ms per 2,000 characters. Here the
+    characters that change on their own are replaced by their NFKC form first; NFKC of that equals NFKC of the
+    original (both decompose to the same NFKD), and it is then nearly always already normalised, which the fast
+    quick check confirms. Composition across characters (ｶ + ﾞ -> ガ, combining marks) falls back to the full call.
+    """
+    if unicodedata.is_normalized("NFKC", text):
+        return text
+    pattern, mapping = _nfkc_changes()
+    text = pattern.sub(lambda m: "".join(mapping[ch] for ch in m.group()), text)
+    return text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
+
+
 def normalize(text: str, cfg: NormalizeConfig) -> str:
     """The text as dedup compares it: both the exact hash and the shingles are taken from this."""
     if cfg.nfkc:
-        text = unicodedata.normalize("NFKC", text)
+        text = nfkc(text)
     if cfg.lowercase:
         text = text.lower()
     if cfg.digits_to_zero:

@@ -88,6 +88,17 @@ def aozora_windows(num: int, window_chars: int, seed: int) -> list[str]:
     return windows
 
 
+def aozora_chunks(num: int, chunk_chars: int) -> list[str]:
+    """``num`` consecutive ``chunk_chars``-character pieces of the works, in file order (benchmark input)."""
+    chunks: list[str] = []
+    for path in sorted(AOZORA_TEXTS.glob("*.txt")):
+        body = aozora_body(path)
+        chunks.extend(body[i : i + chunk_chars] for i in range(0, len(body) - chunk_chars + 1, chunk_chars))
+        if len(chunks) >= num:
+            return chunks[:num]
+    raise ValueError(f"the Aozora works hold only {len(chunks)} chunks of {chunk_chars} characters")
+
+
 def edit(text: str, fraction: float, rng: random.Random) -> str:
     """Random character substitutions, deletions and insertions at ``fraction`` of the positions."""
     chars = list(text)

@@ -5,13 +5,22 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import unicodedata
 
 import datasketch
 import numpy as np
 import pytest
 import rensa
 from datasketch.lsh import _optimal_param as datasketch_optimal_param
-from dedup_corpus import aozora_windows, edit, planted_corpus, shingle_set, true_jaccard_pairs
+from dedup_corpus import (
+    aozora_chunks,
+    aozora_windows,
+    clueweb_docs,
+    edit,
+    planted_corpus,
+    shingle_set,
+    true_jaccard_pairs,
+)
 
 from jpcorpus.config import from_dict
 from jpcorpus.errors import ConfigError
@@ -30,6 +39,14 @@ def test_normalize_folds_width_case_digits_and_whitespace():
     assert minhash.normalize("吾輩は　猫である。\n", cfg) == "吾輩は猫である。"
     raw = NormalizeConfig(nfkc=False, lowercase=False, digits_to_zero=False, remove_whitespace=False)
     assert minhash.normalize("ＡＢＣ 12", raw) == "ＡＢＣ 12"
+
+
+def test_fast_nfkc_equals_unicodedata_on_real_and_tricky_text():
+    texts = aozora_chunks(300, 2000) + [d["text"] for d in clueweb_docs()]
+    texts += ["ｶﾞｷﾞｸﾞ ﾊﾟﾋﾟ", "か\u3099き\u309a", "①②㈱㍻ＡＢＣ１２３！？\u3000", "é e\u0301 \u1100\u1161\u11a8"]
+    texts += ["ﬁ ﬀ Ⅻ ½ ㌔", "\U0001d400\U0001f600", "가\u11a8 ᄀ\u1161", "ｱ\uff9eﾞ\u0301"]
+    for text in texts:
+        assert minhash.nfkc(text) == unicodedata.normalize("NFKC", text), text[:40]
 
 
 def test_shingle_hashes_match_scalar_reference_and_respect_text_boundaries():
