@@ -106,35 +106,39 @@ def _count_candidate(edge: tuple[bytes, bytes]) -> tuple[bytes, bytes]:
     return edge
 
 
-def _attach_first_text(element: tuple[bytes, Iterable[tuple[str, Any]]]):
-    """(a, [pairs: b..., texts: text_a...]) -> (b, (a, text_a)) for each pair (a, b)."""
-    a, values = element
-    text_a = first_tagged(values, "texts")  # every text of a node is the same normalised text
-    for tag, b in values:
+def _attach_leaf_text(element: tuple[bytes, Iterable[tuple[str, Any]]]):
+    """(b, [pairs: a..., texts: text_b...]) -> (a, (b, text_b)) for each pair (a, b), a < b.
+
+    Keyed by the larger end first: a star's centre is its bucket's smallest node, so each leaf text travels once
+    per pair it is in, and the centre's shingle set is built once in :class:`_VerifyJaccard`.
+    """
+    b, values = element
+    text_b = first_tagged(values, "texts")  # every text of a node is the same normalised text
+    for tag, a in values:
         if tag == "pairs":
-            yield b, (a, text_a)
+            yield a, (b, text_b)
 
 
 class _VerifyJaccard(beam.DoFn):
-    """(b, [pairs: (a, text_a)..., texts: text_b...]) -> (a, b) for pairs with shingle Jaccard >= threshold."""
+    """(a, [pairs: (b, text_b)..., texts: text_a...]) -> (a, b) for pairs with shingle Jaccard >= threshold."""
 
     def __init__(self, ngram_chars: int, threshold: float) -> None:
         self._ngram_chars = ngram_chars
         self._threshold = threshold
 
     def process(self, element: tuple[bytes, Iterable[tuple[str, Any]]]):
-        b, values = element
-        shingles_b = None
+        a, values = element
+        shingles_a = None
         for tag, value in values:
             if tag != "pairs":
                 continue
-            if shingles_b is None:
-                shingles_b = minhash.unique_shingles(first_tagged(values, "texts"), self._ngram_chars)
-            a, text_a = value
-            j = minhash.jaccard(minhash.unique_shingles(text_a, self._ngram_chars), shingles_b)
+            if shingles_a is None:
+                shingles_a = minhash.unique_shingles(first_tagged(values, "texts"), self._ngram_chars)
+            b, text_b = value
+            j = minhash.jaccard(shingles_a, minhash.unique_shingles(text_b, self._ngram_chars))
             if j >= self._threshold:
                 count(STAGE, "stats.verified_pairs")
-                yield (a, b) if a < b else (b, a)
+                yield a, b
             else:
                 count(STAGE, "stats.rejected_pairs")
 
@@ -195,14 +199,15 @@ class DedupMinHash(beam.PTransform):
             | "CountCandidates" >> beam.Map(_count_candidate)
         )
         if mh.verify:
-            with_first = (
-                {"pairs": pairs, "texts": signed[TEXTS]}
-                | "JoinFirstText" >> TaggedGroup()
-                | "AttachFirstText" >> beam.FlatMap(_attach_first_text)
+            by_leaf = pairs | "KeyByLeaf" >> beam.Map(lambda pair: (pair[1], pair[0]))
+            with_leaf_text = (
+                {"pairs": by_leaf, "texts": signed[TEXTS]}
+                | "JoinLeafText" >> TaggedGroup()
+                | "AttachLeafText" >> beam.FlatMap(_attach_leaf_text)
             )
             pairs = (
-                {"pairs": with_first, "texts": signed[TEXTS]}
-                | "JoinSecondText" >> TaggedGroup()
+                {"pairs": with_leaf_text, "texts": signed[TEXTS]}
+                | "JoinCentreText" >> TaggedGroup()
                 | "VerifyJaccard" >> beam.ParDo(_VerifyJaccard(mh.ngram_chars, mh.threshold))
             )
         labels, _unconverged = pairs | "Components" >> ConnectedComponents(STAGE, mh.max_cc_rounds)

@@ -208,6 +208,7 @@ def _repeat(i: int, text: str) -> dict:
     return doc(f"r{i:05d}", text)
 
 
+@pytest.mark.slow
 def test_a_document_repeated_10000_times_is_one_cluster(tmp_path, texts):
     cfg = DedupConfig(exact=ExactDedupConfig(by_url=False), minhash=MinHashConfig(batch_docs=1024))
 
