@@ -141,11 +141,15 @@ def _stage_docs(i: int, windows: list[str]) -> dict:
 def run_stage_once(num_docs: int, workers: int) -> dict:
     """One Beam run of the MinHash dedup stage over ``num_docs`` generated documents (called in a subprocess)."""
     import apache_beam as beam
+    import dedup_corpus
+    from apache_beam.internal.cloudpickle import cloudpickle
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from pipeline.dedup import Dedup
     from pipeline.manifest import counters_by_stage
 
+    # Worker processes cannot import the test helpers: ship them by value.
+    cloudpickle.register_pickle_by_value(dedup_corpus)
     windows = aozora_windows(200, 2000, seed=1)
     argv = ["--runner=FnApiRunner"]
     if workers:
