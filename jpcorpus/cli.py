@@ -19,6 +19,7 @@ from jpcorpus.errors import ConfigError, UsageError
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "build": ("pipeline.run", "WARC/WET/Wikipedia/JSONL -> Japanese text -> sharded Parquet (Apache Beam)"),
     "dedup": ("pipeline.dedup_cli", "exact / MinHash near-duplicate removal over existing shards (Apache Beam)"),
+    "tokenizer": ("tokenizer.cli", "train a SentencePiece vocabulary from shards / compare tokenizers (no Beam)"),
 }
 
 

@@ -1,0 +1,287 @@
+"""jpcorpus tokenizer train: in-test ~1.5k vocabularies on real Aozora / Wikipedia / code text."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import sentencepiece as spm
+
+from jpcorpus import cli
+from pipeline.schema import doc_schema, new_doc
+from tests.conftest import TEST_DATA
+from tokenizer.config import PerLanguageConfig, PresegConfig, SamplingConfig, TokenizerTrainConfig
+from tokenizer.corpus import TextInput, looks_like_aozora, read_documents, split_sentences, strip_aozora
+from tokenizer.model_proto import BYTE, CONTROL, NORMAL, USER_DEFINED, load_model_proto
+from tokenizer.train import PRESEG_DELIMITER, train_tokenizer
+
+DATA = TEST_DATA / "tokenizer"
+AOZORA = DATA / "aozora"
+HELDOUT = DATA / "heldout_aozora_abababa.txt"
+ENGLISH = DATA / "en_wikipedia_head.txt"
+CODE = DATA / "code_sample.jsonl"
+GSD = DATA / "ja_gsd-ud-dev.head50.conllu"
+
+SMALL = TokenizerTrainConfig(
+    vocab_size=1500,
+    character_coverage=0.98,  # ~165 KB of Japanese has ~2,500 distinct characters; rare ones go to bytes
+    control_symbols=("<|endoftext|>",),
+    num_threads=2,
+    sampling=SamplingConfig(max_bytes=300_000, group_ratios={"ja": 0.6, "en": 0.25, "code": 0.15}),
+    preseg=PresegConfig(analyzer="sudachi", sudachi_mode="A"),
+)
+
+
+def write_shard(path: Path, rows: list[tuple[str, str]]) -> Path:
+    """A pipeline-schema shard with (text, lang) rows."""
+    docs = [
+        new_doc(id=f"d{i}", text=text, source="test", source_ref=f"test:{i}", lang=lang)
+        for i, (text, lang) in enumerate(rows)
+    ]
+    pq.write_table(pa.Table.from_pylist(docs, schema=doc_schema()), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def shard_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Japanese (Aozora, markup stripped) and English in one pipeline shard, with an empty row."""
+    root = tmp_path_factory.mktemp("shards")
+    rows = [(strip_aozora(p.read_text(encoding="utf-8")), "ja") for p in sorted(AOZORA.glob("*.txt"))]
+    rows += [(para, "en") for para in ENGLISH.read_text(encoding="utf-8").split("\n") if para.strip()]
+    rows.append(("   \n", "ja"))  # empty documents are counted, not trained on
+    write_shard(root / "part-00000.parquet", rows)
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(shard_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    prefix = tmp_path_factory.mktemp("model") / "ja1500"
+    card = train_tokenizer([TextInput(shard_dir), TextInput(CODE, "code")], prefix, SMALL)
+    return prefix, card
+
+
+def test_outputs_and_card(trained: tuple[Path, dict]) -> None:
+    prefix, card = trained
+    for suffix in (".model", ".vocab", ".tokenizer.json", ".card.json"):
+        assert Path(f"{prefix}{suffix}").is_file()
+    assert json.loads(Path(f"{prefix}.card.json").read_text(encoding="utf-8")) == card
+    assert card["vocab_size"] == 1500
+    assert card["num_pieces_by_type"]["byte"] == 256
+    vocab_lines = Path(f"{prefix}.vocab").read_text(encoding="utf-8").split("\n")
+    # "\n" is a piece, so PREFIX.vocab has one line more than pieces, plus the trailing newline.
+    assert len(vocab_lines) == 1500 + 2
+    groups = card["corpus"]["groups"]
+    for g in ("ja", "en", "code"):
+        s = groups[g]
+        assert s["num_docs"] == s["num_sampled"] + s["num_not_drawn"] + s["num_over_budget"]
+        assert s["num_sampled"] > 0 and s["num_sentences"] > 0
+    # Japanese (~150 KB) is below its 180 KB budget: all of it is used.
+    assert groups["ja"]["num_sampled_bytes"] == groups["ja"]["num_available_bytes"]
+    assert groups["ja"]["num_preseg_failed"] == 0
+    shard_input = next(i for i in card["corpus"]["inputs"] if i["path"].endswith(".parquet"))
+    assert shard_input["num_empty"] == 1
+    assert card["options"]["preseg"]["sudachi_mode"] == "A"
+    assert card["timings_s"]["train_s"] > 0 and card["peak_rss_mb"] > 0
+
+
+def test_sampling_meets_group_budgets(trained: tuple[Path, dict]) -> None:
+    groups = trained[1]["corpus"]["groups"]
+    # English (80 KB) is above its 75 KB budget: drawn down to about the budget, at most a paragraph over.
+    en = groups["en"]
+    assert en["num_available_bytes"] > en["target_bytes"]
+    assert 0.6 * en["target_bytes"] <= en["num_sampled_bytes"] <= en["target_bytes"] + 4000
+    assert en["num_not_drawn"] + en["num_over_budget"] > 0
+    # Code (16 KB) is below its 45 KB budget: all of it.
+    assert groups["code"]["num_sampled_bytes"] == groups["code"]["num_available_bytes"] == 15556
+
+
+def test_round_trip_on_held_out_japanese(trained: tuple[Path, dict]) -> None:
+    sp = spm.SentencePieceProcessor(model_file=f"{trained[0]}.model")
+    text = strip_aozora(HELDOUT.read_text(encoding="utf-8"))
+    assert sp.decode(sp.encode(text)) == text
+    for line in text.split("\n"):
+        assert sp.decode(sp.encode(line)) == line
+    mixed = "清水寺は京都にある。\n  GPT-4o は 2024年5月13日 に発表😀\t全角ＡＢＣ１２３"
+    assert sp.decode(sp.encode(mixed)) == mixed
+
+
+def test_recipe_reaches_sentencepiece(trained: tuple[Path, dict]) -> None:
+    proto = load_model_proto(f"{trained[0]}.model")
+    norm, spec = proto.normalizer_spec, proto.trainer_spec
+    assert norm.name == "identity" and norm.precompiled_charsmap == b""
+    assert norm.add_dummy_prefix is False and norm.remove_extra_whitespaces is False
+    assert spec.model_type == 1  # UNIGRAM
+    assert spec.byte_fallback and spec.split_digits and spec.allow_whitespace_only_pieces and spec.split_by_whitespace
+    assert spec.max_sentencepiece_length == 16
+    assert spec.pretokenization_delimiter == PRESEG_DELIMITER
+    assert list(spec.user_defined_symbols) == ["\n"] and list(spec.control_symbols) == ["<|endoftext|>"]
+    # Fixed ids: <unk> <s> </s> <pad>, then control symbols, then "\n".
+    pieces = [(p.piece, p.type) for p in proto.pieces]
+    assert pieces[:6] == [
+        ("<unk>", 2),
+        ("<s>", CONTROL),
+        ("</s>", CONTROL),
+        ("<pad>", CONTROL),
+        ("<|endoftext|>", CONTROL),
+        ("\n", USER_DEFINED),
+    ]
+    assert sum(t == BYTE for _, t in pieces) == 256
+    normal = [p for p, t in pieces if t == NORMAL]
+    # split_digits: a digit is always a piece of its own.
+    assert all(len(p) == 1 for p in normal if any(c.isdigit() for c in p))
+    assert not any(PRESEG_DELIMITER in p for p in normal)
+    # Whitespace-only pieces exist (code indentation), and no piece has a space inside a word.
+    assert any(set(p) == {"▁"} and len(p) > 1 for p in normal)
+    assert not any("▁" in p.lstrip("▁") and set(p) != {"▁"} for p in normal)
+    sp = spm.SentencePieceProcessor(model_file=f"{trained[0]}.model")
+    assert sp.encode("12345", out_type=str) == ["1", "2", "3", "4", "5"]
+    assert "\n" in sp.encode("行\n行", out_type=str)
+
+
+def test_presegmentation_aligns_pieces_with_words(shard_dir: Path, trained: tuple[Path, dict], tmp_path: Path) -> None:
+    """Sudachi pre-segmentation raises word-boundary F1 on UD-GSD over the same recipe without it."""
+    from tokenizer.compare import load_text_set, measure
+    from tokenizer.loaders import load_tokenizer
+
+    plain_cfg = TokenizerTrainConfig(**{**_fields(SMALL), "preseg": PresegConfig(analyzer="none")})
+    train_tokenizer([TextInput(shard_dir), TextInput(CODE, "code")], tmp_path / "plain", plain_cfg)
+    gsd = load_text_set(str(GSD), max_chars=10**6)
+    f1_preseg = measure(load_tokenizer("preseg", f"{trained[0]}.model"), gsd).boundary["f1"]
+    f1_plain = measure(load_tokenizer("plain", tmp_path / "plain.model"), gsd).boundary["f1"]
+    assert f1_preseg > f1_plain + 0.02, (f1_preseg, f1_plain)
+
+
+def _fields(cfg: TokenizerTrainConfig) -> dict:
+    return {f: getattr(cfg, f) for f in cfg.__dataclass_fields__}
+
+
+def test_training_is_deterministic(shard_dir: Path, trained: tuple[Path, dict], tmp_path: Path) -> None:
+    train_tokenizer([TextInput(shard_dir), TextInput(CODE, "code")], tmp_path / "again", SMALL)
+    assert (tmp_path / "again.model").read_bytes() == Path(f"{trained[0]}.model").read_bytes()
+
+
+def test_bpe_option(shard_dir: Path, tmp_path: Path) -> None:
+    cfg = TokenizerTrainConfig(**{**_fields(SMALL), "model_type": "bpe"})
+    train_tokenizer([TextInput(shard_dir)], tmp_path / "bpe", cfg)
+    assert load_model_proto(tmp_path / "bpe.model").trainer_spec.model_type == 2
+    sp = spm.SentencePieceProcessor(model_file=str(tmp_path / "bpe.model"))
+    text = strip_aozora(HELDOUT.read_text(encoding="utf-8"))
+    assert sp.decode(sp.encode(text)) == text
+
+
+def test_per_language_merge_and_reestimate(shard_dir: Path, tmp_path: Path) -> None:
+    cfg = TokenizerTrainConfig(
+        **{
+            **_fields(SMALL),
+            "vocab_size": 1500,
+            "per_language": PerLanguageConfig(
+                enabled=True,
+                vocab_sizes={"ja": 1100, "en": 600, "code": 500},
+                max_piece_lengths={"ja": 4, "en": 16, "code": 16},
+            ),
+        }
+    )
+    card = train_tokenizer([TextInput(shard_dir), TextInput(CODE, "code")], tmp_path / "merged", cfg)
+    proto = load_model_proto(tmp_path / "merged.model")
+    assert card["vocab_size"] == len(proto.pieces) == 1500
+    normal = [p for p in proto.pieces if p.type == NORMAL]
+    assert len({p.piece for p in normal}) == len(normal)
+    # Japanese pieces obey the Japanese length cap; English ones may be longer.
+    assert all(len(p.piece) <= 4 for p in normal if any("\u3040" <= c <= "\u9fff" for c in p.piece))
+    assert any(len(p.piece) > 4 for p in normal)
+    # Re-estimated: scores are log relative frequencies on the mixed corpus, so they sum to at most 1.
+    import math
+
+    assert 0.9 < sum(math.exp(p.score) for p in normal) <= 1.0 + 1e-4  # scores are float32
+    sp = spm.SentencePieceProcessor(model_file=str(tmp_path / "merged.model"))
+    text = strip_aozora(HELDOUT.read_text(encoding="utf-8"))
+    assert sp.decode(sp.encode(text)) == text
+
+
+# --- corpus helpers ---------------------------------------------------------------------------------------------
+def test_strip_aozora_on_real_file() -> None:
+    raw = (AOZORA / "000879_78_ruby_1138.txt").read_text(encoding="utf-8")
+    assert looks_like_aozora(raw)
+    clean = strip_aozora(raw)
+    assert clean.startswith("金将軍")  # the title line stays
+    for mark in ("《", "》", "｜", "［＃", "【テキスト中に現れる記号について】", "底本：", "-------"):
+        assert mark in raw and mark not in clean, mark
+    assert not looks_like_aozora(ENGLISH.read_text(encoding="utf-8"))
+
+
+def test_split_sentences_respects_limit_and_reassembles() -> None:
+    text = strip_aozora(HELDOUT.read_text(encoding="utf-8"))
+    long_line = text.replace("\n", "")
+    pieces = list(split_sentences(long_line, 300))
+    assert all(len(p.encode("utf-8")) <= 300 for p in pieces)
+    assert "".join(pieces) == long_line
+    assert sum(p.endswith("。") for p in pieces) > len(pieces) // 2  # cut at sentence ends where possible
+
+
+def test_text_file_is_chunked_and_grouped() -> None:
+    docs = list(read_documents(TextInput(HELDOUT)))
+    assert {d.group for d in docs} == {"ja"}
+    assert "".join(d.text for d in docs) == strip_aozora(HELDOUT.read_text(encoding="utf-8"))
+    assert {d.group for d in read_documents(TextInput(ENGLISH))} == {"en"}
+
+
+# --- bad input through the CLI: exit 2, the file named, no traceback ---------------------------------------------
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = cli.main(argv)
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return code, captured.err
+
+
+def test_not_utf8_text_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "sjis.txt"
+    bad.write_bytes(strip_aozora(HELDOUT.read_text(encoding="utf-8"))[:2000].encode("cp932"))
+    code, err = run_cli(["tokenizer", "train", "--input", str(bad), "--output", str(tmp_path / "m")], capsys)
+    assert code == 2 and str(bad) in err and "not UTF-8" in err
+
+
+def test_empty_corpus(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n  \n", encoding="utf-8")
+    shard = write_shard(tmp_path / "s.parquet", [("", "ja")])
+    code, err = run_cli(
+        ["tokenizer", "train", "--input", str(empty), str(shard), "--output", str(tmp_path / "m")], capsys
+    )
+    assert code == 2 and "empty corpus" in err and str(empty) in err
+
+
+def test_vocab_too_large_for_corpus(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = run_cli(
+        ["tokenizer", "train", "--input", str(HELDOUT), "--output", str(tmp_path / "m"), "--vocab-size", "20000"],
+        capsys,
+    )
+    assert code == 2 and "Vocabulary size too high" in err and str(HELDOUT) in err
+
+
+def test_corrupt_shard_and_bad_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "broken.parquet"
+    bad.write_bytes(b"PAR1 this is not parquet")
+    code, err = run_cli(["tokenizer", "train", "--input", str(bad), "--output", str(tmp_path / "m")], capsys)
+    assert code == 2 and str(bad) in err
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('vocab_size = 50000\n[preseg]\nsudachi_mode = "D"\n', encoding="utf-8")
+    code, err = run_cli(
+        ["tokenizer", "train", "--input", str(HELDOUT), "--output", str(tmp_path / "m"), "--config", str(cfg)], capsys
+    )
+    assert code == 2 and "preseg.sudachi_mode" in err
+    code, err = run_cli(["tokenizer", "train", "--input", "xx=" + str(HELDOUT), "--output", "m"], capsys)
+    assert code == 2 and "unknown group 'xx'" in err
+    code, err = run_cli(["tokenizer", "train", "--input", str(HELDOUT), "--output", "m", "--bogus"], capsys)
+    assert code == 2 and "--bogus" in err
+
+
+def test_default_config_file_loads() -> None:
+    from jpcorpus.config import from_dict, load_toml
+
+    cfg = from_dict(
+        TokenizerTrainConfig, load_toml(Path(__file__).parent.parent / "configs" / "tokenizer_default.toml")
+    )
+    assert cfg.vocab_size == 50000 and cfg.preseg.analyzer == "sudachi" and cfg.control_symbols == ("<|endoftext|>",)

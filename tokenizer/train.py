@@ -1,0 +1,366 @@
+"""``jpcorpus tokenizer train``: a SentencePiece vocabulary from pipeline shards and text files.
+
+Flow: discover inputs -> count bytes per group (pass 1) -> sample documents per group to the byte budget with a
+seeded hash (pass 2) -> lines cut to SentencePiece's sentence limit -> Japanese pre-segmented by Sudachi with a
+delimiter SentencePiece drops (training only) -> SentencePiece (joint, or per group then merged and re-estimated)
+-> PREFIX.model, PREFIX.vocab, PREFIX.tokenizer.json, PREFIX.card.json.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import math
+import os
+import resource
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sentencepiece as spm
+
+from jpcorpus.config import to_dict
+from jpcorpus.errors import UsageError
+from tokenizer.config import GROUPS, TokenizerTrainConfig
+from tokenizer.corpus import ReadStats, TextInput, expand_inputs, keep_fraction, read_documents, split_sentences
+from tokenizer.hf_export import tokenizer_json
+from tokenizer.model_proto import BYTE, CONTROL, NORMAL, UNKNOWN, USER_DEFINED, parse_model_proto
+
+logger = logging.getLogger(__name__)
+
+# Training-only morpheme delimiter handed to SentencePiece (pretokenization_delimiter): a private-use code
+# point, so it never collides with real text; SentencePiece removes it before counting pieces.
+PRESEG_DELIMITER = "\ue000"
+SUDACHI_MAX_BYTES = 49149  # SudachiPy refuses longer inputs; our sentences are <= 4192 bytes anyway
+
+
+@dataclass(slots=True)
+class GroupCorpusStats:
+    """Per group: num_docs = num_sampled + num_not_drawn + num_over_budget (empty docs are counted per input)."""
+
+    target_bytes: int = 0
+    num_available_bytes: int = 0
+    num_docs: int = 0
+    num_sampled: int = 0
+    num_not_drawn: int = 0
+    num_over_budget: int = 0
+    num_sampled_bytes: int = 0
+    num_sentences: int = 0
+    num_preseg_failed: int = 0
+
+
+@dataclass(slots=True)
+class Corpus:
+    """The sampled training sentences per group, and how they were obtained."""
+
+    sentences: dict[str, list[str]]
+    groups: dict[str, GroupCorpusStats]
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    num_docs_other_group: int = 0  # documents whose group has no sampling ratio
+
+    def reconcile(self) -> None:
+        for name, g in self.groups.items():
+            assert g.num_docs == g.num_sampled + g.num_not_drawn + g.num_over_budget, (name, g)
+
+
+class SudachiSegmenter:
+    """Joins Sudachi morphemes of a sentence with PRESEG_DELIMITER (the surfaces concatenate to the input)."""
+
+    def __init__(self, mode: str) -> None:
+        from sudachipy import Dictionary, SplitMode
+
+        self._tokenizer = Dictionary(dict="core").tokenizer()
+        self._mode = getattr(SplitMode, mode)
+
+    def __call__(self, sentence: str) -> str:
+        return PRESEG_DELIMITER.join(m.surface() for m in self._tokenizer.tokenize(sentence, self._mode))
+
+
+def collect_corpus(inputs: list[TextInput], config: TokenizerTrainConfig) -> Corpus:
+    """Sample training sentences per group to the byte budget; deterministic for a given seed."""
+    files = expand_inputs(inputs)
+    sampling = config.sampling
+    ratio_sum = sum(sampling.group_ratios.values())
+
+    # Pass 1: bytes available per group, so each group can be drawn at the rate that meets its budget.
+    available: Counter[str] = Counter()
+    input_rows = []
+    for item in files:
+        stats = ReadStats()
+        for _ in read_documents(item, stats=stats):
+            pass
+        available.update(stats.num_bytes_by_group)
+        input_rows.append({"path": str(item.path), "group": item.group, **asdict(stats)})
+    groups = {
+        g: GroupCorpusStats(
+            target_bytes=int(sampling.max_bytes * r / ratio_sum), num_available_bytes=available.get(g, 0)
+        )
+        for g, r in sampling.group_ratios.items()
+    }
+    for g, stats in groups.items():
+        if stats.num_available_bytes < stats.target_bytes:
+            logger.warning(
+                "group %s: only %d bytes available for a budget of %d; using all of it",
+                g,
+                stats.num_available_bytes,
+                stats.target_bytes,
+            )
+    if sum(s.num_available_bytes for s in groups.values()) == 0:
+        names = ", ".join(str(f.path) for f in files)
+        raise UsageError(
+            f"empty corpus: no text for groups {sorted(groups)} in {names} "
+            f"(bytes found per group: {dict(available) or 'none'})"
+        )
+
+    segmenter = None
+    if config.preseg.analyzer == "sudachi" and set(config.preseg.groups) & set(groups):
+        segmenter = SudachiSegmenter(config.preseg.sudachi_mode)
+
+    # Pass 2: draw documents and cut them into sentences.
+    sentences: dict[str, list[str]] = {g: [] for g in groups}
+    num_other = 0
+    for item in files:
+        for doc in read_documents(item):
+            stats = groups.get(doc.group)
+            if stats is None:
+                num_other += 1
+                continue
+            stats.num_docs += 1
+            fraction = stats.target_bytes / stats.num_available_bytes
+            if not keep_fraction(sampling.seed, doc.source, fraction):
+                stats.num_not_drawn += 1
+                continue
+            if stats.num_sampled_bytes >= stats.target_bytes:
+                stats.num_over_budget += 1
+                continue
+            stats.num_sampled += 1
+            stats.num_sampled_bytes += len(doc.text.encode("utf-8"))
+            preseg = segmenter is not None and doc.group in config.preseg.groups
+            for sentence in split_sentences(doc.text.replace(PRESEG_DELIMITER, ""), sampling.max_sentence_bytes):
+                if preseg:
+                    assert segmenter is not None
+                    try:
+                        sentence = segmenter(sentence)
+                    except Exception as exc:  # sudachipy raises SudachiError (an Exception) on odd input
+                        stats.num_preseg_failed += 1
+                        logger.debug("Sudachi failed on a sentence of %s: %s", doc.source, exc)
+                sentences[doc.group].append(sentence)
+                stats.num_sentences += 1
+    corpus = Corpus(sentences=sentences, groups=groups, inputs=input_rows, num_docs_other_group=num_other)
+    corpus.reconcile()
+    for g, s in groups.items():
+        logger.info(
+            "group %s: %d/%d docs, %.1f MB of %.1f MB available, %d sentences",
+            g,
+            s.num_sampled,
+            s.num_docs,
+            s.num_sampled_bytes / 1e6,
+            s.num_available_bytes / 1e6,
+            s.num_sentences,
+        )
+    if num_other:
+        logger.warning("%d documents belong to groups without a sampling ratio and were not used", num_other)
+    return corpus
+
+
+def sentencepiece_options(config: TokenizerTrainConfig, *, vocab_size: int, max_piece_length: int) -> dict:
+    """Keyword arguments for ``SentencePieceTrainer.train``: the recipe, spelled out."""
+    user_defined = (["\n"] if config.newline_piece else []) + list(config.user_defined_symbols)
+    options: dict[str, Any] = dict(
+        model_type=config.model_type,
+        vocab_size=vocab_size,
+        normalization_rule_name=config.normalization,
+        byte_fallback=config.byte_fallback,
+        character_coverage=config.character_coverage,
+        split_digits=config.split_digits,
+        allow_whitespace_only_pieces=config.allow_whitespace_only_pieces,
+        split_by_whitespace=config.split_by_whitespace,
+        add_dummy_prefix=config.add_dummy_prefix,
+        remove_extra_whitespaces=False,  # indentation and double spaces are content (code, aligned text)
+        max_sentencepiece_length=max_piece_length,
+        max_sentence_length=4192,
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=3,
+        unk_piece=config.unk_piece,
+        bos_piece=config.bos_piece,
+        eos_piece=config.eos_piece,
+        pad_piece=config.pad_piece,
+        control_symbols=list(config.control_symbols),
+        user_defined_symbols=user_defined,
+        num_threads=config.num_threads or os.cpu_count() or 1,
+        seed_sentencepiece_size=config.seed_sentencepiece_size,
+        input_sentence_size=0,  # we already sampled; SentencePiece's own sampler would reshuffle
+        shuffle_input_sentence=False,
+        hard_vocab_limit=True,
+        minloglevel=2,
+    )
+    if config.preseg.analyzer != "none":
+        options["pretokenization_delimiter"] = PRESEG_DELIMITER
+    return options
+
+
+def _run_sentencepiece(sentences: Iterable[str], options: dict, *, what: str) -> bytes:
+    model = io.BytesIO()
+    try:
+        spm.SentencePieceTrainer.train(sentence_iterator=iter(sentences), model_writer=model, **options)
+    except RuntimeError as exc:
+        # SentencePiece's own messages are precise ("Vocabulary size too high (4000). Please set it to a value
+        # <= 2448."); add which corpus it was about.
+        message = str(exc).split("] ", 1)[-1]
+        raise UsageError(f"SentencePiece could not train on {what}: {message}") from exc
+    return model.getvalue()
+
+
+def _merge_and_reestimate(group_models: dict[str, bytes], sentences: list[str], config: TokenizerTrainConfig) -> bytes:
+    """Union of the per-group vocabularies (fixed meta pieces first), cut to vocab_size, scores re-estimated.
+
+    Re-estimation is Viterbi EM on the mixed corpus: encode, count pieces, score = log(count / total). A piece
+    never used keeps a score below every used one instead of being removed, so the size stays what was asked.
+    """
+    protos = {g: parse_model_proto(m, source=f"{g} model") for g, m in group_models.items()}
+    first = next(iter(protos.values()))
+    meta = [p for p in first.pieces if p.type in (UNKNOWN, CONTROL, USER_DEFINED)]
+    byte_pieces = [p for p in first.pieces if p.type == BYTE]
+    budget = config.vocab_size - len(meta) - len(byte_pieces)
+    # Round-robin over the groups in proportion to their configured sizes, best pieces first.
+    ranked = {g: [p for p in proto.pieces if p.type == NORMAL] for g, proto in protos.items()}
+    weights = {g: config.per_language.vocab_sizes[g] for g in protos}
+    chosen: dict[str, float] = {}
+    cursor = dict.fromkeys(protos, 0)
+    credit = dict.fromkeys(protos, 0.0)
+    while len(chosen) < budget and any(cursor[g] < len(ranked[g]) for g in protos):
+        for g in protos:
+            credit[g] += weights[g] / sum(weights.values())
+            while credit[g] >= 1 and cursor[g] < len(ranked[g]) and len(chosen) < budget:
+                piece = ranked[g][cursor[g]]
+                cursor[g] += 1
+                if piece.piece not in chosen:
+                    chosen[piece.piece] = piece.score
+                    credit[g] -= 1
+            if cursor[g] >= len(ranked[g]):
+                credit[g] = 0.0
+    if len(chosen) < budget:
+        logger.warning("merged vocabulary has %d pieces, %d short of vocab_size", len(chosen), budget - len(chosen))
+
+    merged = parse_model_proto(group_models[next(iter(protos))], source="merged")
+    del merged.pieces[:]
+    for p in meta:
+        merged.pieces.add(piece=p.piece, score=0.0, type=p.type)
+    for piece, score in chosen.items():
+        merged.pieces.add(piece=piece, score=score, type=NORMAL)
+    for p in byte_pieces:
+        merged.pieces.add(piece=p.piece, score=0.0, type=BYTE)
+    merged.trainer_spec.vocab_size = len(merged.pieces)
+    merged.trainer_spec.max_sentencepiece_length = max(config.per_language.max_piece_lengths.values())
+
+    normal_ids = [i for i, p in enumerate(merged.pieces) if p.type == NORMAL]
+    for iteration in range(config.per_language.num_reestimate_iterations):
+        sp = spm.SentencePieceProcessor(model_proto=merged.SerializeToString())
+        counts: Counter[int] = Counter()
+        for ids in sp.encode(sentences, num_threads=config.num_threads or os.cpu_count() or 1):
+            counts.update(ids)
+        total = sum(counts[i] for i in normal_ids) or 1
+        floor = math.log(0.5 / total)  # below any piece seen once
+        for i in normal_ids:
+            merged.pieces[i].score = math.log(counts[i] / total) if counts[i] else floor - 1.0
+        logger.info(
+            "re-estimation pass %d: %d tokens, %d of %d pieces unused",
+            iteration + 1,
+            total,
+            sum(1 for i in normal_ids if not counts[i]),
+            len(normal_ids),
+        )
+    return merged.SerializeToString()
+
+
+def _strip_delimiter(sentences: Iterable[str]) -> Iterator[str]:
+    for s in sentences:
+        yield s.replace(PRESEG_DELIMITER, "")
+
+
+def write_vocab(proto: Any, path: Path) -> None:
+    """PREFIX.vocab as SentencePiece writes it: piece TAB score per line."""
+    with path.open("w", encoding="utf-8") as f:
+        for p in proto.pieces:
+            f.write(f"{p.piece}\t{p.score:g}\n")
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def train_tokenizer(inputs: list[TextInput], output_prefix: str | Path, config: TokenizerTrainConfig) -> dict:
+    """Train, write PREFIX.{model,vocab,tokenizer.json,card.json}; returns the card."""
+    prefix = Path(output_prefix)
+    if prefix.parent and not prefix.parent.exists():
+        prefix.parent.mkdir(parents=True)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    corpus = collect_corpus(inputs, config)
+    timings["corpus_s"] = time.perf_counter() - t0
+    what = f"{sum(len(v) for v in corpus.sentences.values())} sentences sampled from " + ", ".join(
+        str(i.path) for i in inputs
+    )
+
+    t0 = time.perf_counter()
+    if config.per_language.enabled:
+        group_models = {}
+        for g in GROUPS:
+            if g not in corpus.sentences or not corpus.sentences[g] or g not in config.per_language.vocab_sizes:
+                continue
+            options = sentencepiece_options(
+                config,
+                vocab_size=config.per_language.vocab_sizes[g],
+                max_piece_length=config.per_language.max_piece_lengths.get(g, config.max_piece_length),
+            )
+            logger.info("training the %s vocabulary (%d pieces)", g, options["vocab_size"])
+            group_models[g] = _run_sentencepiece(corpus.sentences[g], options, what=f"group {g} of {what}")
+        timings["train_groups_s"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        mixed = [s for g in corpus.sentences for s in corpus.sentences[g]]
+        model_bytes = _merge_and_reestimate(group_models, list(_strip_delimiter(mixed)), config)
+        timings["merge_reestimate_s"] = time.perf_counter() - t1
+    else:
+        options = sentencepiece_options(config, vocab_size=config.vocab_size, max_piece_length=config.max_piece_length)
+        mixed = (s for g in corpus.sentences for s in corpus.sentences[g])
+        model_bytes = _run_sentencepiece(mixed, options, what=what)
+    timings["train_s"] = time.perf_counter() - t0
+
+    proto = parse_model_proto(model_bytes, source="trained model")
+    t0 = time.perf_counter()
+    Path(f"{prefix}.model").write_bytes(model_bytes)
+    write_vocab(proto, Path(f"{prefix}.vocab"))
+    Path(f"{prefix}.tokenizer.json").write_text(tokenizer_json(proto), encoding="utf-8")
+    timings["export_s"] = time.perf_counter() - t0
+
+    type_counts = Counter(p.type for p in proto.pieces)
+    card = {
+        "model": f"{prefix}.model",
+        "tokenizer_json": f"{prefix}.tokenizer.json",
+        "vocab_size": len(proto.pieces),
+        "num_pieces_by_type": {
+            "normal": type_counts[NORMAL],
+            "byte": type_counts[BYTE],
+            "control": type_counts[CONTROL],
+            "user_defined": type_counts[USER_DEFINED],
+            "unknown": type_counts[UNKNOWN],
+        },
+        "special_ids": {p.piece: i for i, p in enumerate(proto.pieces) if p.type in (UNKNOWN, CONTROL, USER_DEFINED)},
+        "corpus": {
+            "inputs": corpus.inputs,
+            "groups": {g: asdict(s) for g, s in corpus.groups.items()},
+            "num_docs_other_group": corpus.num_docs_other_group,
+        },
+        "options": to_dict(config),
+        "timings_s": {k: round(v, 3) for k, v in timings.items()},
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+    Path(f"{prefix}.card.json").write_text(json.dumps(card, ensure_ascii=False, indent=1), encoding="utf-8")
+    logger.info("wrote %s.model (%d pieces) in %.1f s", prefix, len(proto.pieces), timings["train_s"])
+    return card
