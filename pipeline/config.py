@@ -34,12 +34,14 @@ class PredetectConfig:
     """Cheap Japanese pre-detection on decoded HTML, before trafilatura (Swallow corpus, Okazaki et al. 2024)."""
 
     enabled: bool = True
-    scan_chars: int = 20_000  # characters of decoded HTML inspected (head + body start)
-    min_kana_chars: int = 20  # minimum hiragana+katakana characters in the scanned text
-    min_kana_ratio: float = 0.01  # minimum (hiragana+katakana) / visible non-space characters in the scanned text
+    scan_chars: int = 20_000  # characters of decoded HTML inspected: the head, and this many from <body> on
+    min_title_kana: int = 2  # kana characters in <title> that alone mark a page as Japanese
+    min_kana_chars: int = 20  # minimum hiragana+katakana characters in the scanned body text
+    min_kana_ratio: float = 0.1  # minimum kana / (kana + kanji) in the scanned body text (Chinese: ~0)
 
     def __post_init__(self) -> None:
         _require(self.scan_chars > 0, f"predetect.scan_chars must be > 0, got {self.scan_chars}")
+        _require(self.min_title_kana > 0, f"predetect.min_title_kana must be > 0, got {self.min_title_kana}")
         _require(
             0.0 <= self.min_kana_ratio <= 1.0, f"predetect.min_kana_ratio must be in [0,1], got {self.min_kana_ratio}"
         )
