@@ -1,0 +1,127 @@
+"""The filter protocol: score a document, then decide with thresholds (NeMo-Curator's score/keep split).
+
+A filter is a frozen dataclass with a stable, versioned ``name``. ``score(value)`` is pure and returns either a
+float or a dict of named floats (``metrics`` lists the keys, in order). Fields listed in ``score_params`` change
+the score (e.g. how many leading characters are inspected); all other fields are thresholds, declared in
+``thresholds`` as :class:`Threshold` records. A threshold set to ``None`` disables that rule (datatrove style).
+
+Scores are stored as columns (``column_names``) so ``jpcorpus select`` can re-apply other thresholds later
+without recomputing (dolma's "tag, then mix"); :func:`violations` works on stored scores exactly as on fresh ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+Score = float | dict[str, float]
+COLUMN_PREFIX = "q_"  # score columns in the shards: q_<filter>, or q_<filter>__<metric> for dict scores
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """Rule ``metric >= field value`` (op "min") or ``metric <= field value`` (op "max").
+
+    ``metric`` is None for a float-scored filter. ``strict`` makes the comparison strict (keep only if
+    ``metric > value`` / ``< value``), for published rules written as "reject if score >= x".
+    """
+
+    field: str
+    op: Literal["min", "max"]
+    metric: str | None = None
+    strict: bool = False
+
+
+class Filter:
+    """Mixin for filter dataclasses: naming, columns and the generic threshold decision."""
+
+    __slots__ = ()
+    name: ClassVar[str]
+    input_field: ClassVar[str] = "text"  # document key the filter scores: "text" or "url"
+    metrics: ClassVar[tuple[str, ...]] = ()  # empty: score() returns a float
+    thresholds: ClassVar[tuple[Threshold, ...]] = ()
+    score_params: ClassVar[tuple[str, ...]] = ()
+
+    def score(self, value: str) -> Score:
+        raise NotImplementedError
+
+    def __post_init__(self) -> None:
+        for t in self.thresholds:
+            value = getattr(self, t.field)
+            if value is not None and (not isinstance(value, (int, float)) or math.isnan(value)):
+                raise ValueError(f"{self.name}.{t.field} must be a number or unset, got {value!r}")
+
+    # -- columns ---------------------------------------------------------------------------------------------
+
+    @classmethod
+    def column_names(cls) -> tuple[str, ...]:
+        base = COLUMN_PREFIX + cls.name
+        return tuple(f"{base}__{m}" for m in cls.metrics) if cls.metrics else (base,)
+
+    def to_columns(self, score: Score) -> dict[str, float]:
+        if self.metrics:
+            assert isinstance(score, dict), f"{self.name}: dict score expected"
+            return {col: float(score[m]) for col, m in zip(self.column_names(), self.metrics, strict=True)}
+        assert not isinstance(score, dict), f"{self.name}: float score expected"
+        return {self.column_names()[0]: float(score)}
+
+    def from_columns(self, row: dict[str, Any]) -> Score:
+        """The score as stored in a shard row (the inverse of :meth:`to_columns`)."""
+        if self.metrics:
+            return {m: row[col] for col, m in zip(self.column_names(), self.metrics, strict=True)}
+        return row[self.column_names()[0]]
+
+    def params(self) -> dict[str, Any]:
+        """The scoring parameters: stored next to the columns so ``select`` can tell if they still apply."""
+        return {p: _plain(getattr(self, p)) for p in self.score_params}
+
+    # -- decision --------------------------------------------------------------------------------------------
+
+    def rule_name(self, t: Threshold) -> str:
+        return self.name if t.metric is None else f"{self.name}.{t.metric}"
+
+    def rule_names(self) -> tuple[str, ...]:
+        """Every rule this filter can fail, in order (each threshold's metric once)."""
+        names: list[str] = []
+        for t in self.thresholds:
+            n = self.rule_name(t)
+            if n not in names:
+                names.append(n)
+        return tuple(names)
+
+    def violations(self, score: Score) -> list[tuple[str, str]]:
+        """``(rule, detail)`` for every active threshold the score fails; empty means keep."""
+        out: list[tuple[str, str]] = []
+        for t in self.thresholds:
+            bound = getattr(self, t.field)
+            if bound is None:
+                continue
+            value = score[t.metric] if t.metric is not None else score  # type: ignore[index]
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                out.append((self.rule_name(t), f"{t.field}: score missing"))
+                continue
+            if t.op == "min":
+                ok = value > bound if t.strict else value >= bound
+            else:
+                ok = value < bound if t.strict else value <= bound
+            if not ok:
+                out.append((self.rule_name(t), f"{t.metric or 'score'}={value:.6g} fails {t.field}={bound}"))
+        return out
+
+    def keep(self, score: Score) -> bool:
+        return not self.violations(score)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if dataclasses.is_dataclass(value):
+        return dataclasses.asdict(value)  # type: ignore[arg-type]
+    return value
+
+
+def ratio(num: float, den: float) -> float:
+    """``num / den``, 0.0 for an empty denominator (an empty document has no bad ratio)."""
+    return num / den if den else 0.0

@@ -1,0 +1,225 @@
+"""PII masking: e-mail addresses, Japanese phone numbers, IP addresses, credit-card numbers and My Number.
+
+Each hit is replaced by a typed placeholder (``<EMAIL>``, ``<PHONE>``, ``<IP_ADDRESS>``, ``<CREDIT_CARD>``,
+``<MY_NUMBER>``) and counted per kind. Postal addresses are left alone (issue 3).
+
+Precision is the design goal: prices (1,980円), dates (2024-03-15, 2024/3/15), ISBNs (978-4-06-519981-7,
+4-06-519981-7), postal codes (〒100-0001), page ranges (pp. 123-145), version numbers and article ids must
+survive. So every kind is a shape AND a validity check:
+- phone: starts with 0 (or +81), has separators in Japanese digit grouping, 10 digits (11 for 0[5789]0/0800
+  numbers); an unseparated number is masked only if it is a mobile number (0[789]0 + 8 digits) or follows
+  TEL/電話/FAX;
+- IPv4: four octets 0..255, not preceded by a version marker ("v", "Ver.", "バージョン"); IPv6: validated by
+  ``ipaddress``;
+- credit card: 14–16 digits in card grouping (4-4-4-4, 4-6-5, 4-6-4) or unseparated 15–16, issuer prefix 2–6,
+  Luhn check, never an ISBN/JAN (978/979/45/49 prefixes);
+- My Number (個人番号): 12 digits whose last digit is the check digit defined by the 番号法 ordinance, either
+  grouped 4-4-4 or near the word マイナンバー/個人番号.
+Full-width digits and hyphens (０３－１２３４－５６７８) are matched through a same-length ASCII shadow of the text,
+so replacements land on the original characters.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import ClassVar
+
+PII_KINDS = ("email", "ip", "credit_card", "my_number", "phone")
+PLACEHOLDERS = {
+    "email": "<EMAIL>",
+    "phone": "<PHONE>",
+    "ip": "<IP_ADDRESS>",
+    "credit_card": "<CREDIT_CARD>",
+    "my_number": "<MY_NUMBER>",
+}
+
+# One-to-one mapping of full-width and dash variants to ASCII: the shadow has the same length as the text.
+_SHADOW = str.maketrans(
+    {
+        **{c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)},  # full-width ASCII block
+        0x2010: "-", 0x2011: "-", 0x2012: "-", 0x2013: "-", 0x2014: "-", 0x2212: "-", 0x30FC: "-", 0xFF70: "-",
+        0x3000: " ",
+    }
+)  # fmt: skip
+
+_EMAIL = re.compile(
+    r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,}"
+    r"(?![A-Za-z0-9-])"
+)
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_IPV4 = re.compile(rf"(?<![\d.])(?:{_OCTET}\.){{3}}{_OCTET}(?!\d|\.\d)")
+_VERSION_BEFORE = re.compile(r"(?:[vV]|[vV]er(?:sion)?\.?\s?|バージョン\s?|ver\.?\s?)$")
+_IPV6 = re.compile(r"(?<![0-9A-Fa-f:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Fa-f:])")
+_CARD = re.compile(r"(?<![\d-])(?:\d{4}([ -])\d{4}\1\d{4}\1\d{4}|\d{4}([ -])\d{6}\2\d{4,5}|\d{15,16})(?![\d-])")
+_MY_NUMBER = re.compile(r"(?<![\d-])(?:\d{4}([ -])\d{4}\1\d{4}|\d{12})(?![\d-])")
+_MY_NUMBER_CONTEXT = re.compile(r"(?:マイナンバー|個人番号)")
+_PHONE_INTL = re.compile(r"(?<![\d+])\+81[ -]?(?:\(0\)[ -]?)?\d{1,4}[ -]?\d{1,4}[ -]?\d{4}(?![\d-])")
+_PHONE_SEPARATED = re.compile(
+    r"(?<![\d.,/-])(?:\(0\d{1,4}\)[ -]?\d{1,4}[ -]?\d{3,4}|0\d{1,4}-\d{1,4}-\d{3,4}|0\d{1,4} \d{1,4} \d{3,4}"
+    r"|0\d{1,4}\(\d{1,4}\)\d{3,4})(?![\d,/-]|\.\d)"
+)
+_PHONE_PLAIN = re.compile(r"(?<![\d.,/-])0\d{9,10}(?![\d,/-]|\.\d)")
+_PHONE_CONTEXT = re.compile(r"(?:TEL|Tel|tel|電話|FAX|Fax|fax|携帯|☎|℡)[^\n\d]{0,6}$")
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2 == 1:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def my_number_ok(digits: str) -> bool:
+    """Whether the last of 12 digits is the 個人番号 check digit (番号法施行令 第八条)."""
+    if len(digits) != 12 or not digits.isdigit():
+        return False
+    body = [ord(c) - 48 for c in digits[:11]]
+    # P_n is the n-th digit counted from the right of the 11-digit body; Q_n = n+1 (n<=6), n-5 (n>=7).
+    total = sum(p * (n + 1 if n <= 6 else n - 5) for n, p in enumerate(reversed(body), start=1))
+    rem = total % 11
+    check = 0 if rem <= 1 else 11 - rem
+    return check == ord(digits[11]) - 48
+
+
+def _digits(s: str) -> str:
+    return "".join(c for c in s if c.isdigit())
+
+
+def _phone_digits_ok(digits: str) -> bool:
+    if len(digits) == 10:
+        return digits[0] == "0" and digits[1] != "0"
+    if len(digits) == 11:
+        return digits[:3] in ("050", "070", "080", "090", "060") or digits[:4] == "0800"
+    return False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PiiMasker:
+    """Replaces the PII kinds in ``kinds`` with typed placeholders; ``mask`` returns the text and counts per kind."""
+
+    name: ClassVar[str] = "pii_v1"
+    kinds: tuple[str, ...] = PII_KINDS
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.kinds) - set(PII_KINDS))
+        if unknown:
+            raise ValueError(f"pii kinds {unknown} unknown; known: {list(PII_KINDS)}")
+
+    def mask(self, text: str) -> tuple[str, dict[str, int]]:
+        counts = {k: 0 for k in self.kinds}
+        for kind in PII_KINDS:  # fixed order: e-mail first (its digits must not become a phone), phone last
+            if kind in self.kinds:
+                text, counts[kind] = _MASKERS[kind](text)
+        return text, counts
+
+
+def _replace(text: str, spans: list[tuple[int, int]], placeholder: str) -> str:
+    out, last = [], 0
+    for start, end in spans:
+        out.append(text[last:start])
+        out.append(placeholder)
+        last = end
+    out.append(text[last:])
+    return "".join(out)
+
+
+def _mask_with(text: str, kind: str, pattern: re.Pattern[str], accept) -> tuple[str, int]:
+    shadow = text.translate(_SHADOW)
+    spans = [m.span() for m in pattern.finditer(shadow) if accept(m, shadow)]
+    if not spans:
+        return text, 0
+    return _replace(text, spans, PLACEHOLDERS[kind]), len(spans)
+
+
+def _mask_email(text: str) -> tuple[str, int]:
+    if "@" not in text and "＠" not in text:
+        return text, 0
+    return _mask_with(text, "email", _EMAIL, lambda m, s: True)
+
+
+def _ipv4_ok(m: re.Match[str], shadow: str) -> bool:
+    return not _VERSION_BEFORE.search(shadow[max(0, m.start() - 12) : m.start()])
+
+
+def _ipv6_ok(m: re.Match[str], shadow: str) -> bool:
+    cand = m.group()
+    if len(cand) < 6 or ("::" not in cand and cand.count(":") != 7):
+        return False
+    try:
+        ipaddress.IPv6Address(cand)
+    except ValueError:
+        return False
+    return True
+
+
+def _mask_ip(text: str) -> tuple[str, int]:
+    text, a = _mask_with(text, "ip", _IPV6, _ipv6_ok) if ":" in text else (text, 0)
+    text, b = _mask_with(text, "ip", _IPV4, _ipv4_ok) if "." in text or "．" in text else (text, 0)
+    return text, a + b
+
+
+_NOT_CARD_PREFIXES = ("978", "979", "45", "49")  # ISBN-13 / JAN (Japanese EAN) barcodes
+
+
+def _card_ok(m: re.Match[str], shadow: str) -> bool:
+    digits = _digits(m.group())
+    if not 14 <= len(digits) <= 16 or digits[0] not in "23456" or digits.startswith(_NOT_CARD_PREFIXES):
+        return False
+    if "ISBN" in shadow[max(0, m.start() - 12) : m.start()].upper():
+        return False
+    return luhn_ok(digits)
+
+
+def _mask_card(text: str) -> tuple[str, int]:
+    return _mask_with(text, "credit_card", _CARD, _card_ok)
+
+
+def _my_number_ok(m: re.Match[str], shadow: str) -> bool:
+    if not my_number_ok(_digits(m.group())):
+        return False
+    grouped = not m.group().isdigit()
+    return grouped or bool(_MY_NUMBER_CONTEXT.search(shadow[max(0, m.start() - 30) : m.start()]))
+
+
+def _mask_my_number(text: str) -> tuple[str, int]:
+    return _mask_with(text, "my_number", _MY_NUMBER, _my_number_ok)
+
+
+def _phone_separated_ok(m: re.Match[str], shadow: str) -> bool:
+    return _phone_digits_ok(_digits(m.group()))
+
+
+def _phone_plain_ok(m: re.Match[str], shadow: str) -> bool:
+    digits = m.group()
+    if len(digits) == 11 and digits[:3] in ("070", "080", "090"):
+        return True
+    return _phone_digits_ok(digits) and bool(_PHONE_CONTEXT.search(shadow[max(0, m.start() - 12) : m.start()]))
+
+
+def _phone_intl_ok(m: re.Match[str], shadow: str) -> bool:
+    national = _digits(m.group())[2:]  # after the country code 81
+    national = national[1:] if national.startswith("0") else national
+    return len(national) in (9, 10)
+
+
+def _mask_phone(text: str) -> tuple[str, int]:
+    text, a = _mask_with(text, "phone", _PHONE_INTL, _phone_intl_ok)
+    text, b = _mask_with(text, "phone", _PHONE_SEPARATED, _phone_separated_ok)
+    text, c = _mask_with(text, "phone", _PHONE_PLAIN, _phone_plain_ok)
+    return text, a + b + c
+
+
+_MASKERS = {
+    "email": _mask_email,
+    "ip": _mask_ip,
+    "credit_card": _mask_card,
+    "my_number": _mask_my_number,
+    "phone": _mask_phone,
+}

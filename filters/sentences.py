@@ -1,0 +1,77 @@
+"""Sentence statistics: Japanese prose has sentences of a few dozen characters ending in 。！？.
+
+Sentences are split as Swallow Corpus v1 does (filters/textstats.py ``segments``): inside each line, a run of
+characters up to and including one of 。．！？!?. Lengths are in characters (never whitespace "words").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+from filters.base import Filter, Threshold, ratio
+from filters.textstats import segments
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MeanSentenceLength(Filter):
+    """Keeps documents whose mean sentence length is within [min_chars, max_chars] (Swallow: 20..90)."""
+
+    name: ClassVar[str] = "mean_sentence_length_v1"
+    thresholds: ClassVar = (Threshold("min_chars", "min"), Threshold("max_chars", "max"))
+    min_chars: float | None = 20
+    max_chars: float | None = 90
+
+    def score(self, value: str) -> float:
+        sentences = segments(value).sentences
+        return ratio(sum(len(s) for s in sentences), len(sentences))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MaxSentenceLength(Filter):
+    """Keeps documents whose longest sentence has at most ``max_chars`` characters (Swallow: 200).
+
+    NOTE(jpcorpus, 2026-11): Swallow's ``max()`` raises on a document without sentences; we score it 0.
+    """
+
+    name: ClassVar[str] = "max_sentence_length_v1"
+    thresholds: ClassVar = (Threshold("max_chars", "max"),)
+    max_chars: float | None = 200
+
+    def score(self, value: str) -> float:
+        return float(max((len(s) for s in segments(value).sentences), default=0))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EllipsisSentenceRatio(Filter):
+    """Keeps documents where at most ``max_ratio`` of sentences end in …/・ (Swallow: 0.2; truncated snippets)."""
+
+    name: ClassVar[str] = "ellipsis_sentence_ratio_v1"
+    thresholds: ClassVar = (Threshold("max_ratio", "max"),)
+    max_ratio: float | None = 0.2
+
+    def score(self, value: str) -> float:
+        sentences = segments(value).sentences
+        num_ellipsis = sum(1 for s in sentences if s.strip().endswith(("・", "…")))
+        return ratio(num_ellipsis, len(sentences))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CharsPerKuten(Filter):
+    """Keeps documents with at least one 。 per ``max_chars`` characters (HojiChar ``DiscardRareKuten``).
+
+    HojiChar rejects when ``count("。") < len(text) / max_average_sentence_length``; the score is
+    ``len(text) / count("。")`` (``inf`` when there is no 。 in a non-empty text), so the rule is ``score <= max``.
+    LLM-jp corpus v1 uses 250 (``--strict``: 80), HojiChar's default is 100 (FILTER_RULES.md §A.6, §E).
+    """
+
+    name: ClassVar[str] = "chars_per_kuten_v1"
+    thresholds: ClassVar = (Threshold("max_chars", "max"),)
+    max_chars: float | None = 250
+
+    def score(self, value: str) -> float:
+        num_kuten = value.count("。")
+        if num_kuten == 0:
+            return math.inf if value else 0.0
+        return len(value) / num_kuten

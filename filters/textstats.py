@@ -1,0 +1,108 @@
+"""Per-document text analysis shared by the filters: character classes, lines, sentences, n-gram hashes.
+
+Several filters look at the same view of a document (code points, the Swallow sentence split). Each view is a
+pure function of the text, memoised for the last few texts, so running the whole filter set on one document
+computes it once. Memoising on the ``str`` is cheap: CPython caches a string's hash.
+
+Character classes follow Swallow Corpus v1 quality.py (swallow-llm/swallow-corpus @ 2d03507, see
+../shared/docs/FILTER_RULES.md §D), so the Swallow thresholds mean what they meant there:
+hiragana U+3041–U+3096, katakana U+30A1–U+30FA (the prolonged sound mark ー U+30FC and the middle dot ・ are NOT
+counted), kanji = 々〇〻 + U+3400–U+9FFF + U+F900–U+FAFF + planes 2–3 (Swallow matches surrogate pairs in
+UTF-16; in Python that is U+20000–U+3FFFF), toten 、，, kuten 。．！？.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+_CACHE_TEXTS = 8  # a filter set scores one document at a time; a few slots cover nested callers
+
+
+@dataclass(frozen=True, slots=True)
+class CharCounts:
+    """Counts of character classes in a document (Swallow definitions)."""
+
+    num_chars: int
+    num_hiragana: int
+    num_katakana: int
+    num_kanji: int
+    num_kuten: int
+    num_toten: int
+
+    @property
+    def num_japanese(self) -> int:
+        """Japanese letters as Swallow counts them: hiragana + katakana + kanji + kuten + toten."""
+        return self.num_hiragana + self.num_katakana + self.num_kanji + self.num_kuten + self.num_toten
+
+
+def code_points(text: str) -> np.ndarray:
+    """The text as a uint32 array of code points; lone surrogates (invalid UTF-16 halves) are kept as values."""
+    # surrogatepass: a str may hold lone surrogates (bad decoding upstream); they must not make a filter raise.
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+_KUTEN = np.array([ord(c) for c in "。．！？"], dtype=np.uint32)
+_TOTEN = np.array([ord(c) for c in "、，"], dtype=np.uint32)
+_KANJI_EXTRA = np.array([ord(c) for c in "々〇〻"], dtype=np.uint32)
+
+
+@functools.lru_cache(maxsize=_CACHE_TEXTS)
+def char_counts(text: str) -> CharCounts:
+    cp = code_points(text)
+    hira = int(np.count_nonzero((cp >= 0x3041) & (cp <= 0x3096)))
+    kata = int(np.count_nonzero((cp >= 0x30A1) & (cp <= 0x30FA)))
+    kanji = int(
+        np.count_nonzero(
+            ((cp >= 0x3400) & (cp <= 0x9FFF))
+            | ((cp >= 0xF900) & (cp <= 0xFAFF))
+            | ((cp >= 0x20000) & (cp <= 0x3FFFF))
+            | np.isin(cp, _KANJI_EXTRA)
+        )
+    )
+    kuten = int(np.count_nonzero(np.isin(cp, _KUTEN)))
+    toten = int(np.count_nonzero(np.isin(cp, _TOTEN)))
+    return CharCounts(len(text), hira, kata, kanji, kuten, toten)
+
+
+# Swallow quality.py: a sentence is a run of non-terminators plus its terminator, inside one line.
+_SENTENCE = re.compile(r"[^。．！？!?]+[。．！？!?]?")
+
+
+@dataclass(frozen=True, slots=True)
+class Segments:
+    lines: tuple[str, ...]  # text.split("\n"), empty lines included
+    line_sentences: tuple[tuple[str, ...], ...]  # the sentences of each line (Swallow's "paragraphs")
+    sentences: tuple[str, ...]  # all sentences, in order
+
+
+@functools.lru_cache(maxsize=_CACHE_TEXTS)
+def segments(text: str) -> Segments:
+    lines = tuple(text.split("\n"))
+    per_line = tuple(tuple(_SENTENCE.findall(line)) for line in lines)
+    return Segments(lines, per_line, tuple(s for sents in per_line for s in sents))
+
+
+# Polynomial rolling hash of n-grams over code points (or token ids). 64-bit wrap-around arithmetic; with ids
+# below 2**32 two different n-grams of the same length collide with probability ~n / 2**64 — negligible next to
+# the thresholds' resolution, and it lets numpy count n-grams without building Python strings.
+_HASH_MULT = np.uint64(0x9E3779B97F4A7C15)
+
+
+def ngram_hashes(ids: np.ndarray, max_n: int) -> list[np.ndarray]:
+    """``out[n]`` = hashes of the ``len(ids) - n + 1`` n-grams, for n = 1..max_n (``out[0]`` is unused, empty)."""
+    ids64 = ids.astype(np.uint64)
+    out: list[np.ndarray] = [np.empty(0, dtype=np.uint64)]
+    h = ids64 + np.uint64(1)  # +1 so that id 0 still contributes
+    out.append(h)
+    with np.errstate(over="ignore"):
+        for n in range(2, max_n + 1):
+            if len(ids64) < n:
+                out.append(np.empty(0, dtype=np.uint64))
+                continue
+            h = h[:-1] * _HASH_MULT + ids64[n - 1 :] + np.uint64(1)
+            out.append(h)
+    return out
