@@ -6,11 +6,15 @@ How each SentencePiece behaviour maps (checked by tests/test_tokenizer_hf_export
 - BPE models -> ``BPE(vocab, merges)`` with merges ranked by the merged piece's score, which is the order
   SentencePiece's BPE encoder applies them in.
 - ``precompiled_charsmap`` (nmt_nfkc, nfkc) -> ``Precompiled`` normaliser, the same compiled table.
-- spaces -> "▁" (``Replace``); ``add_dummy_prefix`` -> ``Prepend("▁")``. User-defined symbols are added as
-  normalised tokens, so the text is normalised once as a whole and the prefix is added once per input.
+- spaces -> "▁" (``Replace``); ``add_dummy_prefix`` -> ``Prepend("▁")`` (SentencePiece prepends even before a
+  leading space, which Metaspace's prepend does not).
 - ``remove_extra_whitespaces`` -> strip and collapse runs of spaces before the replacement.
-- user-defined symbols ("\\n") -> added tokens, matched before the model like SentencePiece's prefix matcher;
-  control symbols (<s>, </s>, <pad>, extras) -> special added tokens.
+- user-defined symbols ("\\n") in unigram models -> vocabulary entries scored ``length * max_score - 0.1``,
+  the score SentencePiece's lattice gives them, so the same Viterbi path wins; in BPE models -> added tokens
+  (SentencePiece's BPE cuts them out of the text first, as added tokens are).
+- control symbols (<s>, </s>, <pad>, extras) -> special added tokens, so ``transformers`` knows them.
+  Known differences, both outside ordinary text: a literal "<s>" in raw text becomes the special token in HF
+  (SentencePiece spells it out), and BPE + add_dummy_prefix + user-defined symbols adds the prefix per segment.
 - decoding: "▁" -> " ", byte pieces fused back into UTF-8, the dummy prefix stripped.
 """
 
@@ -57,8 +61,18 @@ def to_hf_tokenizer(proto: Any) -> Tokenizer:
         )
     elif spec.model_type in (0, 1):  # unigram (0 is the proto default, i.e. unset)
         # Unused pieces never win in SentencePiece's lattice; give them the floor score so they do not here.
-        floor = min(p.score for p in pieces if p.type == NORMAL) - 10.0
-        vocab = [(p.piece, floor if p.type == UNUSED else p.score) for p in pieces]
+        normal_scores = [p.score for p in pieces if p.type == NORMAL]
+        floor = min(normal_scores) - 10.0
+        max_score = max(normal_scores)
+
+        def score(p: Any) -> float:
+            if p.type == UNUSED:
+                return floor
+            if p.type == USER_DEFINED:  # unigram_model.cc: length * max_score_ - 0.1
+                return len(p.piece) * max_score - 0.1
+            return p.score
+
+        vocab = [(p.piece, score(p)) for p in pieces]
         model = models.Unigram(vocab, unk_id=unk_id, byte_fallback=spec.byte_fallback)
     else:
         raise ValueError(f"unsupported SentencePiece model_type {spec.model_type} (only unigram and BPE)")
@@ -72,7 +86,8 @@ def to_hf_tokenizer(proto: Any) -> Tokenizer:
     remove_extra = norm.remove_extra_whitespaces if norm.HasField("remove_extra_whitespaces") else True
     escape = norm.escape_whitespaces if norm.HasField("escape_whitespaces") else True
     if remove_extra:
-        steps += [normalizers.Strip(left=True, right=True), normalizers.Replace(Regex(" {2,}"), " ")]
+        # Only spaces: SentencePiece keeps a leading or trailing "\n", which Strip would remove.
+        steps += [normalizers.Replace(Regex(r"\A +| +\z"), ""), normalizers.Replace(Regex(" {2,}"), " ")]
     if add_dummy_prefix:
         # SentencePiece prepends even when the text already starts with a space ("  x" -> "▁▁▁x"); Metaspace's
         # prepend skips that case, so a plain Prepend normaliser it is.
@@ -92,9 +107,8 @@ def to_hf_tokenizer(proto: Any) -> Tokenizer:
         [AddedToken(p.piece, special=True, normalized=False) for p in pieces if p.type in (CONTROL, UNKNOWN)]
     )
     user_defined = [p.piece for p in pieces if p.type == USER_DEFINED]
-    if user_defined:
-        # normalized=True: matched after normalisation, so they do not cut the text before Prepend runs.
-        tok.add_tokens([AddedToken(piece, special=False, normalized=True) for piece in user_defined])
+    if user_defined and spec.model_type == 2:
+        tok.add_tokens([AddedToken(piece, special=False, normalized=False) for piece in user_defined])
     return tok
 
 

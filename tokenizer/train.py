@@ -319,6 +319,9 @@ def train_tokenizer(inputs: list[TextInput], output_prefix: str | Path, config: 
                 vocab_size=config.per_language.vocab_sizes[g],
                 max_piece_length=config.per_language.max_piece_lengths.get(g, config.max_piece_length),
             )
+            # Pre-segmented Japanese may have fewer candidate pieces than asked for; take what there is and let
+            # the merge fill the rest from the other groups instead of failing.
+            options["hard_vocab_limit"] = False
             logger.info("training the %s vocabulary (%d pieces)", g, options["vocab_size"])
             group_models[g] = _run_sentencepiece(corpus.sentences[g], options, what=f"group {g} of {what}")
         timings["train_groups_s"] = time.perf_counter() - t0
