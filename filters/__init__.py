@@ -24,7 +24,13 @@ from filters.composition import HiraganaRatio, JapaneseRatio, KanaInHead, Kataka
 from filters.compression import ZlibRatio
 from filters.ngwords import AdKeywords, NgCharRatio, NgWordHits
 from filters.repetition import GopherRepetition, SwallowRepetition
-from filters.sentences import CharsPerKuten, EllipsisSentenceRatio, MaxSentenceLength, MeanSentenceLength
+from filters.sentences import (
+    CharsPerKuten,
+    EllipsisSentenceRatio,
+    LinePunctRatio,
+    MaxSentenceLength,
+    MeanSentenceLength,
+)
 from filters.url import UrlBlocklist, UrlTld, UrlWords
 from filters.words import FineWebQuality, GopherQualityWords
 
@@ -39,6 +45,7 @@ FILTERS: tuple[type[Filter], ...] = (
     MaxSentenceLength,
     EllipsisSentenceRatio,
     CharsPerKuten,
+    LinePunctRatio,
     GopherRepetition,
     SwallowRepetition,
     ZlibRatio,

@@ -25,7 +25,13 @@ from filters.composition import HiraganaRatio, JapaneseRatio, KanaInHead, Kataka
 from filters.compression import ZlibRatio
 from filters.ngwords import AdKeywords, NgCharRatio, NgWordHits
 from filters.repetition import GopherRepetition, SwallowRepetition
-from filters.sentences import CharsPerKuten, EllipsisSentenceRatio, MaxSentenceLength, MeanSentenceLength
+from filters.sentences import (
+    CharsPerKuten,
+    EllipsisSentenceRatio,
+    LinePunctRatio,
+    MaxSentenceLength,
+    MeanSentenceLength,
+)
 from filters.url import UrlBlocklist, UrlTld, UrlWords
 from filters.words import FineWebQuality, GopherQualityWords
 
@@ -125,9 +131,9 @@ FINEWEB2_JPN = Preset(
 # Swallow's NG-character share. NG-word hit counts are stored (annotate) but do not decide.
 DEFAULT = Preset(
     name="default",
-    description="jpcorpus default: width/kutoten/boilerplate/whitespace clean-up, then composition, sentence, "
-    "repetition, compression, ad and NG rules",
-    cleanup=(InvalidChars(), JaWidth(), Kutoten(), BoilerplateLines(), Whitespace()),
+    description="jpcorpus default: width/kutoten/boilerplate/table-residue/whitespace clean-up, then composition, "
+    "sentence, repetition, compression, ad and NG rules",
+    cleanup=(InvalidChars(), JaWidth(), Kutoten(), BoilerplateLines(), SymbolLines(), Whitespace()),
     filters=(
         UrlBlocklist(block_host_suffixes=("5ch.net",)),
         NumChars(min_chars=200),
@@ -138,6 +144,7 @@ DEFAULT = Preset(
         MeanSentenceLength(min_chars=10, max_chars=150),
         MaxSentenceLength(max_chars=1000),
         EllipsisSentenceRatio(max_ratio=0.2),
+        LinePunctRatio(min_ratio=0.2),
         GopherRepetition(),
         ZlibRatio(min_ratio=0.25, max_ratio=0.75),
         AdKeywords(max_hits=10),

@@ -75,3 +75,24 @@ class CharsPerKuten(Filter):
         if num_kuten == 0:
             return math.inf if value else 0.0
         return len(value) / num_kuten
+
+
+_LINE_END = tuple("。！？!?」』）)…")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinePunctRatio(Filter):
+    """Keeps documents where at least ``min_ratio`` of the non-blank lines end like a sentence (。！？」』）…).
+
+    The character-level form of FineWeb's ``line_punct_ratio`` (FineWeb-2 jpn_Jpan drops at <= 0.167, on words).
+    Menus, catalogue tables and feed residue are lines without terminal punctuation. Default 0.2, calibrated:
+    Aozora 5th percentile 0.50, jawiki 0.17 (list articles), real shop pages 0.08–0.18.
+    """
+
+    name: ClassVar[str] = "line_punct_ratio_v1"
+    thresholds: ClassVar = (Threshold("min_ratio", "min"),)
+    min_ratio: float | None = 0.2
+
+    def score(self, value: str) -> float:
+        lines = [line.rstrip() for line in value.split("\n") if line.strip()]
+        return ratio(sum(1 for line in lines if line.endswith(_LINE_END)), len(lines))

@@ -19,7 +19,12 @@ from jpcorpus.errors import ConfigError, UsageError
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "build": ("pipeline.run", "WARC/WET/Wikipedia/JSONL -> Japanese text -> sharded Parquet (Apache Beam)"),
     "dedup": ("pipeline.dedup_cli", "exact / MinHash near-duplicate removal over existing shards (Apache Beam)"),
+    "select": ("pipeline.select", "re-apply filter thresholds to annotated shards, without rescoring (Apache Beam)"),
     "tokenizer": ("tokenizer.cli", "train a SentencePiece vocabulary from shards / compare tokenizers (no Beam)"),
+    "tokenize": ("pipeline.tokenize", "documents -> token shards (uint16/uint32 + document index), train/val split (Beam)"),
+    "train": ("train.train", "pretrain a Llama-family model with FSDP2 (launch with torchrun)"),
+    "plan": ("train.plan", "parameters, memory per GPU, FLOPs and days for a preset / token budget / cluster"),
+    "generate": ("train.generate", "sample text from a training checkpoint with its tokenizer"),
 }
 
 
