@@ -25,6 +25,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train.train", "pretrain a Llama-family model with FSDP2 (launch with torchrun)"),
     "plan": ("train.plan", "parameters, memory per GPU, FLOPs and days for a preset / token budget / cluster"),
     "generate": ("train.generate", "sample text from a training checkpoint with its tokenizer"),
+    "export-hf": ("train.export_hf", "training checkpoint -> Hugging Face Llama checkpoint (config.json + safetensors)"),
 }
 
 
