@@ -187,7 +187,7 @@ def decode_html(payload: bytes, http_charset: str | None = None) -> Decoded:
     if _has_jis_escapes(payload):
         candidates.append(("jis_escape", _FAMILY["iso2022_jp"]))
     declared = [("http", codecs_for(http_charset)), ("meta", codecs_for(meta_charset(payload)))]
-    detected: tuple[str, ...] | None = None
+    detected: tuple[str, ...] | None = None  # detection runs only when needed: it costs more than decoding
     for source, codec_list in declared:
         if not codec_list:
             continue
@@ -197,18 +197,29 @@ def decode_html(payload: bytes, http_charset: str | None = None) -> Decoded:
             if detected and detected[0] not in _WESTERN_SINGLE_BYTE:
                 candidates.append(("detected", detected))
         candidates.append((source, codec_list))
-    if detected is None:
-        detected = codecs_for(detect_charset(payload))
-    if (not detected or detected[0] in _WESTERN_SINGLE_BYTE) and not payload.isascii():
-        japanese = japanese_reading(payload)
-        if japanese is not None:
-            candidates.append(("detected", (japanese,)))
-    if detected:
-        candidates.append(("detected", detected))
-    candidates.append(("fallback", ("utf-8",)))
 
     seen: set[str] = set()
     for source, codec_list in candidates:
+        for codec in codec_list:
+            if codec in seen:
+                continue
+            seen.add(codec)
+            text = _strict(payload, codec)
+            if text is not None:
+                return Decoded(text, codec, source, 0)
+
+    if detected is None:
+        detected = codecs_for(detect_charset(payload))
+    late: list[tuple[str, tuple[str, ...]]] = []
+    if (not detected or detected[0] in _WESTERN_SINGLE_BYTE) and not payload.isascii():
+        japanese = japanese_reading(payload)
+        if japanese is not None:
+            late.append(("detected", (japanese,)))
+    if detected:
+        late.append(("detected", detected))
+    late.append(("fallback", ("utf-8",)))
+    candidates.extend(late)
+    for source, codec_list in late:
         for codec in codec_list:
             if codec in seen:
                 continue
