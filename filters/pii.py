@@ -54,7 +54,7 @@ _VERSION_BEFORE = re.compile(r"(?:[vV]|[vV]er(?:sion)?\.?\s?|バージョン\s?|
 _IPV6 = re.compile(r"(?<![0-9A-Fa-f:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Fa-f:])")
 _CARD = re.compile(r"(?<![\d-])(?:\d{4}([ -])\d{4}\1\d{4}\1\d{4}|\d{4}([ -])\d{6}\2\d{4,5}|\d{15,16})(?![\d-])")
 _MY_NUMBER = re.compile(r"(?<![\d-])(?:\d{4}([ -])\d{4}\1\d{4}|\d{12})(?![\d-])")
-_MY_NUMBER_CONTEXT = re.compile(r"(?:マイナンバー|個人番号)")
+_MY_NUMBER_CONTEXT = re.compile(r"(?:マイナンバ[ー-]|個人番号)")  # matched on the shadow, where ー became -
 _PHONE_INTL = re.compile(r"(?<![\d+])\+81[ -]?(?:\(0\)[ -]?)?\d{1,4}[ -]?\d{1,4}[ -]?\d{4}(?![\d-])")
 _PHONE_SEPARATED = re.compile(
     r"(?<![\d.,/-])(?:\(0\d{1,4}\)[ -]?\d{1,4}[ -]?\d{3,4}|0\d{1,4}-\d{1,4}-\d{3,4}|0\d{1,4} \d{1,4} \d{3,4}"

@@ -11,6 +11,7 @@ faster, no dictionary).
 from __future__ import annotations
 
 import functools
+import re
 import threading
 from dataclasses import dataclass
 from typing import ClassVar
@@ -19,6 +20,7 @@ import numpy as np
 
 from filters.base import Filter, Threshold, ratio
 
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _CHUNK_CHARS = 4000  # SudachiPy refuses very long inputs; datatrove likewise chunks Japanese text before splitting
 _local = threading.local()
 
@@ -28,7 +30,7 @@ def _tokenizer():
     if tok is None:
         from sudachipy import Dictionary, SplitMode
 
-        tok = Dictionary(dict="core").create(SplitMode.A)
+        tok = Dictionary(dict="core").tokenizer(mode=SplitMode.A)
         _local.tokenizer = tok
     return tok
 
@@ -50,6 +52,8 @@ def words(text: str) -> tuple[str, ...]:
     """SudachiPy mode-A surface forms, whitespace dropped."""
     tok = _tokenizer()
     out: list[str] = []
+    # SudachiPy takes UTF-8: lone surrogates (bad decoding upstream) become U+FFFD, one for one
+    text = _SURROGATE.sub("\ufffd", text)
     for chunk in _chunks(text):
         out.extend(m.surface() for m in tok.tokenize(chunk))
     return tuple(w for w in out if w.strip())

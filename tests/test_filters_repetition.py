@@ -1,0 +1,107 @@
+"""Repetition filters: numpy n-gram statistics equal brute-force references on real text; each drop reason."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import pytest
+
+from filters.repetition import GopherRepetition, SwallowRepetition
+from tests.test_quality_stage import real_docs
+
+DOCS = {d["id"]: d["text"] for d in real_docs()}
+WIKI = DOCS["wikipedia/jawiki:jawiki/391"]  # 熊本県
+AOZORA = [t for i, t in DOCS.items() if i.startswith("aozora/")]
+
+
+def swallow_reference(text: str) -> dict[str, float]:
+    """Swallow Corpus v1 quality.py duplicate_fraction, restated with plain Counters (the published definitions)."""
+    sent_re = re.compile(r"[^。．！？!?]+[。．！？!?]?")
+    per_line = [sent_re.findall(line) for line in text.split("\n")]
+    paragraphs = ["".join(s) for s in per_line]
+    sentences = [s for ss in per_line for s in ss]
+
+    def dups(items):
+        c = Counter(items)
+        return sum(f - 1 for f in c.values()), sum(len(x) * (f - 1) for x, f in c.items())
+
+    dp, dpl = dups(paragraphs)
+    ds, dsl = dups(sentences)
+    r = {
+        "dup_para_frac": dp / len(paragraphs) if paragraphs else 0.0,
+        "dup_para_char_frac": dpl / sum(map(len, paragraphs)) if sum(map(len, paragraphs)) else 0.0,
+        "dup_sent_frac": ds / len(sentences) if sentences else 0.0,
+        "dup_sent_char_frac": dsl / sum(map(len, sentences)) if sum(map(len, sentences)) else 0.0,
+    }
+    for n in (2, 3, 4):
+        c = Counter(text[i : i + n] for i in range(len(text) - n + 1))
+        r[f"top_{n}gram_frac"] = max(c.values()) / sum(c.values()) if c else 0.0
+    for n in range(5, 11):
+        c = Counter(text[i : i + n] for i in range(len(text) - n + 1))
+        r[f"dup_{n}gram_frac"] = sum(1 for f in c.values() if f > 1) / len(c) if c else 0.0
+    return r
+
+
+def gopher_ngram_reference(text: str, n: int) -> float:
+    """Characters covered by a later copy of an n-gram, over len(text) (brute force)."""
+    seen, covered = set(), [False] * len(text)
+    for i in range(len(text) - n + 1):
+        g = text[i : i + n]
+        if g in seen:
+            covered[i : i + n] = [True] * n
+        seen.add(g)
+    return sum(covered) / len(text) if text else 0.0
+
+
+@pytest.mark.parametrize("doc_id", sorted(DOCS)[::3])
+def test_swallow_repetition_equals_the_published_definitions(doc_id):
+    text = DOCS[doc_id]
+    assert SwallowRepetition().score(text) == pytest.approx(swallow_reference(text), abs=0, rel=1e-12)
+
+
+@pytest.mark.parametrize("doc_id", sorted(DOCS)[1::4])
+def test_gopher_char_ngram_coverage_equals_brute_force(doc_id):
+    text = DOCS[doc_id]
+    score = GopherRepetition().score(text)
+    for n in range(5, 11):
+        assert score[f"dup_{n}gram_char_frac"] == pytest.approx(gopher_ngram_reference(text, n), rel=1e-12)
+    top2 = Counter(text[i : i + 2] for i in range(len(text) - 1)).most_common(1)[0][1] * 2 / len(text)
+    assert score["top_2gram_char_frac"] == pytest.approx(top2)
+
+
+def test_clean_aozora_and_wikipedia_keep_under_the_default_thresholds():
+    f = GopherRepetition()
+    for text in [*AOZORA, WIKI]:
+        assert f.keep(f.score(text)), f.violations(f.score(text))
+
+
+def test_repeated_lines_are_dropped_with_the_line_rule_first():
+    lines = WIKI.split("\n")[:3]
+    text = "\n".join(lines * 4)  # the same three real lines four times
+    failed = GopherRepetition().violations(GopherRepetition().score(text))
+    assert failed[0][0] == "gopher_repetition_v1.dup_para_frac" or failed[0][0].startswith(
+        "gopher_repetition_v1.dup_line"
+    )
+    assert any(r == "gopher_repetition_v1.dup_line_frac" for r, _ in failed)
+    assert SwallowRepetition().violations(SwallowRepetition().score(text))
+
+
+def test_character_spam_fails_top_ngram():
+    text = WIKI[:300] + "ｗｗｗｗ" * 200  # a real opening followed by laughter spam
+    failed = dict(GopherRepetition().violations(GopherRepetition().score(text)))
+    assert "gopher_repetition_v1.top_2gram_char_frac" in failed
+
+
+def test_word_unit_uses_sudachi_words():
+    score = GopherRepetition(unit="word").score(WIKI)
+    assert 0.0 <= score["dup_5gram_char_frac"] <= 1.0
+    spam = "この商品は送料無料です。" * 30
+    word = GopherRepetition(unit="word").score(spam)
+    assert word["dup_5gram_char_frac"] > 0.9
+
+
+def test_empty_and_tiny_texts_score_zero():
+    for text in ("", "あ"):
+        assert all(v == 0.0 for v in GopherRepetition().score(text).values())
+        assert all(v == 0.0 for v in SwallowRepetition().score(text).values())
