@@ -186,6 +186,7 @@ class GuardConfig:
     window_steps: int = 50  # running mean over the last N accepted steps
     min_history_steps: int = 10  # no spike decisions before this many accepted steps
     max_consecutive_spikes: int = 3  # then roll back to the last checkpoint and skip the offending data
+    max_rollbacks: int = 5  # more rollbacks than this in one run stop training: the problem is not the data
 
     def __post_init__(self) -> None:
         _require(self.spike_factor > 1.0, f"guard.spike_factor must be > 1, got {self.spike_factor}")
@@ -221,7 +222,9 @@ class RunConfig:
 class DebugConfig:
     """Fault injection for tests and drills; empty in real runs."""
 
-    corrupt_steps: tuple[int, ...] = ()  # optimizer steps whose batch is replaced by uniformly random token ids
+    # 1-based numbers of global batches drawn from the loader (batch n = samples [(n-1)G, nG)) that are replaced by
+    # uniformly random token ids: a planted garbage shard. Tied to the data, so a rollback that skips it is clean.
+    corrupt_batches: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

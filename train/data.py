@@ -10,7 +10,7 @@ world size); rank ``r`` takes, for micro-batch ``m``, samples ``s*G + (m*W + r)*
 is the global sample cursor, so resuming mid-epoch is exact and the state fits in the checkpoint.
 
 Provenance: every optimizer step appends one JSON line per rank to ``provenance/rank-XXXXX.jsonl`` naming the
-document ids and token ranges ``[start, end)`` (token offsets within the document) that went into it, and
+``[epoch, document id, start, end]`` token ranges (offsets within the document) that went into it, and
 whether the step was trained or skipped by the spike guard: the base for "at which step was this text seen".
 """
 
@@ -147,25 +147,23 @@ class ShardedLoader:
     def step_batches(self, corrupt: bool = False) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], dict[str, Any]]:
         """This rank's ``grad_accum_steps`` micro-batches ``(inputs, targets)`` of (B, T), plus its provenance."""
         B, W = self.cfg.micro_batch_size, self.world_size
-        micro, spans, epochs = [], [], set()
+        micro, spans = [], []
         for m in range(self.cfg.grad_accum_steps):
             first = self.cursor + (m * W + self.rank) * B
             rows = []
             for i in range(first, first + B):
                 epoch, sample = self.packed.sample(i)
-                epochs.add(epoch)
                 rows.append(sample.tokens)
-                spans.extend((self.packed.corpus.doc_ids[d], lo, hi) for d, lo, hi in sample.spans)
+                spans.extend((epoch, self.packed.corpus.doc_ids[d], lo, hi) for d, lo, hi in sample.spans)
             batch = torch.from_numpy(np.stack(rows))  # (B, T+1)
             if corrupt:
-                # Fault injection (debug.corrupt_steps): uniformly random ids, the classic "garbage shard".
+                # Fault injection (debug.corrupt_batches): uniformly random ids, the classic "garbage shard".
                 gen = torch.Generator().manual_seed(self.cursor + m)
                 batch = torch.randint(0, int(self.packed.corpus.meta["vocab_size"]), batch.shape, generator=gen)
             micro.append((batch[:, :-1], batch[:, 1:]))
         record = {
             "rank": self.rank,
             "samples": [self.cursor, self.cursor + self.global_batch],
-            "epochs": sorted(epochs),
             "spans": spans,
         }
         self.cursor += self.global_batch

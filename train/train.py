@@ -274,7 +274,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     last_loss = math.nan
 
     while step < cfg.run.max_steps:
-        corrupt = (step + 1) in cfg.debug.corrupt_steps
+        corrupt = (loader.cursor // loader.global_batch + 1) in cfg.debug.corrupt_batches
         micro, record = loader.step_batches(corrupt=corrupt)
         ce_sum = torch.zeros((), device=device)
         for i, (x, y) in enumerate(micro):
@@ -292,6 +292,11 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                 "spike_skip", step=step + 1, loss=step_loss, consecutive=guard.consecutive, samples=record["samples"]
             )
             if verdict == "rollback":
+                if num_rollbacks >= cfg.guard.max_rollbacks:
+                    raise RuntimeError(
+                        f"loss spikes persist after {num_rollbacks} rollbacks (step {step + 1}); stopping: "
+                        "check the learning rate and the data (events.jsonl lists every skipped batch)"
+                    )
                 step = rollback(ckpt_root, model, optimizer, loader, guard, recorder, step)
                 num_rollbacks += 1
             continue
