@@ -23,10 +23,10 @@ import argparse
 import importlib.util
 import io
 import json
-import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -154,6 +154,27 @@ def trafilatura_alone(path: str, cfg: PipelineConfig) -> dict:
     return {"records": len(pages), "wall_s": wall_s, "records_per_s": len(pages) / wall_s}
 
 
+def vm_hwm_mib(pid: str = "self") -> float:
+    """Peak RSS of one process from /proc (VmHWM). Not ``ru_maxrss``: Linux carries a forking parent's peak
+    into the child's ``ru_maxrss`` across exec, which would charge this bench's own memory to the stages."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:  # the process is gone
+        pass
+    return 0.0
+
+
+def _watch_children(peak: dict[str, float], stop: threading.Event) -> None:
+    """Record the largest VmHWM of this process's children (the extraction worker) until ``stop``."""
+    while not stop.wait(0.1):
+        for children in Path("/proc/self/task").glob("*/children"):
+            for pid in children.read_text().split():
+                peak["worker"] = max(peak["worker"], vm_hwm_mib(pid))
+
+
 def rss_child(path: str) -> None:
     """Run the map stages on FnApiRunner over ``path``; print peak RSS of this process and of its children."""
     import apache_beam as beam
@@ -165,6 +186,10 @@ def rss_child(path: str) -> None:
     from pipeline.stage import REJECTS, CountedStage
 
     cfg = PipelineConfig()
+    peak = {"worker": 0.0}
+    stop = threading.Event()
+    watcher = threading.Thread(target=_watch_children, args=(peak, stop), daemon=True)
+    watcher.start()
     start = time.perf_counter()
     with beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as p:
         html = (p | beam.Create([path]) | beam.ParDo(ReadWarc(cfg.warc)).with_outputs(TEXT, REJECTS, main="html")).html
@@ -173,9 +198,9 @@ def rss_child(path: str) -> None:
         docs, _ = html | "Stage_extract" >> CountedStage(Extract(cfg.extract))
         _ = docs | beam.combiners.Count.Globally()
     wall_s = time.perf_counter() - start
-    self_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    child_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(json.dumps({"rss_mib": self_kib / 1024, "worker_rss_mib": child_kib / 1024, "wall_s": wall_s}))
+    stop.set()
+    watcher.join()
+    print(json.dumps({"rss_mib": vm_hwm_mib(), "worker_rss_mib": peak["worker"], "wall_s": wall_s}))
 
 
 def main() -> None:
@@ -224,7 +249,9 @@ def main() -> None:
         print(f"{'input':>6} {'records':>8} {'MB':>7} {'driver RSS MiB':>15} {'worker RSS MiB':>15} {'wall s':>7}")
         for size in args.sizes:
             big = Path(tmp) / f"mix_x{size}.warc.gz"
-            big.write_bytes(data * size)  # gzip members concatenate into a valid multi-record WARC
+            with big.open("wb") as f:  # gzip members concatenate into a valid multi-record WARC
+                for _ in range(size):
+                    f.write(data)
             out = subprocess.run(
                 [sys.executable, __file__, "--rss-child", str(big)], capture_output=True, text=True, check=True
             )
