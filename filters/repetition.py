@@ -39,30 +39,75 @@ class NgramProfile:
     num_distinct: int
     num_distinct_repeated: int
     later_copy: np.ndarray  # bool per n-gram start: an identical n-gram starts earlier
+    repeated: np.ndarray  # bool per n-gram start: its n-gram occurs more than once
 
 
 def ngram_profile(hashes: np.ndarray) -> NgramProfile:
     if len(hashes) == 0:
-        return NgramProfile(0, 0, 0, 0, np.zeros(0, dtype=bool))
+        empty = np.zeros(0, dtype=bool)
+        return NgramProfile(0, 0, 0, 0, empty, empty)
     order = np.argsort(hashes, kind="stable")
     sorted_h = hashes[order]
     starts = np.flatnonzero(np.concatenate(([True], sorted_h[1:] != sorted_h[:-1])))
     counts = np.diff(np.append(starts, len(sorted_h)))
     later = np.ones(len(hashes), dtype=bool)
     later[order[starts]] = False  # stable sort: the first of each group is the earliest occurrence
-    return NgramProfile(int(counts.max()), len(hashes), len(starts), int(np.count_nonzero(counts > 1)), later)
+    repeated = np.empty(len(hashes), dtype=bool)
+    repeated[order] = np.repeat(counts > 1, counts)
+    return NgramProfile(
+        int(counts.max()), len(hashes), len(starts), int(np.count_nonzero(counts > 1)), later, repeated
+    )
+
+
+def top_count(hashes: np.ndarray) -> int:
+    """Occurrences of the most frequent value (a plain sort: cheaper than the full profile)."""
+    if len(hashes) == 0:
+        return 0
+    sorted_h = np.sort(hashes)
+    starts = np.flatnonzero(np.concatenate(([True], sorted_h[1:] != sorted_h[:-1], [True])))
+    return int(np.diff(starts).max())
+
+
+def nested_profiles(hashes: list[np.ndarray], ns: tuple[int, ...]) -> dict[int, NgramProfile]:
+    """Profiles for increasing n, each computed only where the shortest n-gram repeats.
+
+    Exact: if an n-gram repeats, so does its (shorter) prefix n-gram, at both occurrences; every other position
+    holds an n-gram seen once. Restricting the sort to the repeated positions of the smallest n makes the larger
+    n cheap on natural text, where most 5-grams are unique.
+    """
+    base = ngram_profile(hashes[ns[0]])
+    out = {ns[0]: base}
+    candidates = np.flatnonzero(base.repeated)
+    for n in ns[1:]:
+        h = hashes[n]
+        valid = candidates[candidates < len(h)]
+        sub = ngram_profile(h[valid])
+        later = np.zeros(len(h), dtype=bool)
+        later[valid[sub.later_copy]] = True
+        repeated = np.zeros(len(h), dtype=bool)
+        repeated[valid[sub.repeated]] = True
+        num_unique_outside = len(h) - len(valid)
+        out[n] = NgramProfile(
+            max(sub.top_count, 1 if len(h) else 0),
+            len(h),
+            sub.num_distinct + num_unique_outside,
+            sub.num_distinct_repeated,
+            later,
+            repeated,
+        )
+    return out
 
 
 def covered_weight(starts: np.ndarray, n: int, weights: np.ndarray) -> float:
     """Total weight of units covered by at least one n-gram starting at a True position of ``starts``."""
-    if not starts.any():
-        return 0.0
-    delta = np.zeros(len(weights) + 1, dtype=np.int64)
     idx = np.flatnonzero(starts)
-    np.add.at(delta, idx, 1)
-    np.add.at(delta, idx + n, -1)
-    covered = np.cumsum(delta[:-1]) > 0
-    return float(weights[covered].sum())
+    if len(idx) == 0:
+        return 0.0
+    # the union of [i, i+n) over sorted starts: each interval counts up to the next start (n-gram starts are at
+    # most len - n, so no interval runs past the text)
+    ends = np.minimum(idx + n, np.append(idx[1:], idx[-1] + n))
+    cum = np.concatenate(([0], np.cumsum(weights)))
+    return float((cum[ends] - cum[idx]).sum())
 
 
 def _duplicates(items: Sequence[str]) -> tuple[int, int]:
@@ -151,24 +196,24 @@ class GopherRepetition(Filter):
             ids, weights = word_ids(value)
         hashes = ngram_hashes(ids, max(_DUP_NS))
         for n in _TOP_NS:
-            prof = ngram_profile(hashes[n])
-            # chars of the most frequent n-gram times its count (any occurrence has the same length for chars;
-            # for words, the mean occurrence length)
-            top_chars = prof.top_count * n if self.unit == "char" else _top_chars_words(hashes[n], weights, n, prof)
+            # characters of the most frequent n-gram times its count (for words: its first occurrence's length)
+            if self.unit == "char":
+                top_chars = float(top_count(hashes[n]) * n)
+            else:
+                top_chars = _top_chars_words(hashes[n], weights, n)
             out[f"top_{n}gram_char_frac"] = ratio(top_chars, num_chars)
-        for n in _DUP_NS:
-            prof = ngram_profile(hashes[n])
+        for n, prof in nested_profiles(hashes, _DUP_NS).items():
             out[f"dup_{n}gram_char_frac"] = ratio(covered_weight(prof.later_copy, n, weights), num_chars)
         return out
 
 
-def _top_chars_words(hashes: np.ndarray, weights: np.ndarray, n: int, prof: NgramProfile) -> float:
-    if prof.top_count == 0:
+def _top_chars_words(hashes: np.ndarray, weights: np.ndarray, n: int) -> float:
+    if len(hashes) == 0:
         return 0.0
     values, counts = np.unique(hashes, return_counts=True)
     top = values[np.argmax(counts)]
     first = int(np.flatnonzero(hashes == top)[0])
-    return float(weights[first : first + n].sum()) * prof.top_count
+    return float(weights[first : first + n].sum()) * int(counts.max())
 
 
 SWALLOW_METRICS = (
@@ -220,9 +265,7 @@ class SwallowRepetition(Filter):
         }
         hashes = ngram_hashes(code_points(value), max(_DUP_NS))
         for n in _TOP_NS:
-            prof = ngram_profile(hashes[n])
-            out[f"top_{n}gram_frac"] = ratio(prof.top_count, prof.num_occurrences)
-        for n in _DUP_NS:
-            prof = ngram_profile(hashes[n])
+            out[f"top_{n}gram_frac"] = ratio(top_count(hashes[n]), len(hashes[n]))
+        for n, prof in nested_profiles(hashes, _DUP_NS).items():
             out[f"dup_{n}gram_frac"] = ratio(prof.num_distinct_repeated, prof.num_distinct)
         return out

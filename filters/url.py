@@ -143,6 +143,6 @@ class UrlWords(Filter):
         squashed = "".join(tokens)
         return {
             "banned_words": float(sum(1 for t in tokens if t in banned)),
-            "banned_subwords": float(sum(1 for _ in subwords.finditer(squashed))),
+            "banned_subwords": float(len(subwords.spans(squashed))),
             "soft_banned_words": float(sum(1 for t in tokens if t in soft)),
         }
