@@ -99,3 +99,15 @@ def test_overrides_disable_and_annotate_apply():
     assert annotate["chars_per_kuten_v1"].max_chars == 100 and "url_tld_v1" in annotate
     assert "chars_per_kuten_v1" not in plan.rule_names()  # annotate-only filters never decide
     assert dataclasses.replace(cfg, drop=False).drop is False
+
+
+def test_shipped_filter_configs_load():
+    from pathlib import Path
+
+    from jpcorpus.config import load_toml
+
+    repo = Path(__file__).resolve().parents[1]
+    annotate = from_dict(FiltersConfig, load_toml(repo / "configs" / "filters_annotate.toml")["filters"])
+    assert annotate.drop is False and "swallow_repetition_v1" in {f.name for f in build_plan(annotate).annotate_only}
+    swallow = from_dict(FiltersConfig, load_toml(repo / "configs" / "filters_select_swallow.toml")["filters"])
+    assert "url_blocklist_v1" not in build_plan(swallow).rule_names()

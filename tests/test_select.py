@@ -66,9 +66,8 @@ def test_select_with_a_stricter_threshold_matches_the_stored_scores(builds, tmp_
 
 def test_select_another_preset_from_annotations_via_config(builds, tmp_path):
     _, annotated = builds
-    cfg = tmp_path / "swallow.toml"
-    # the build's url_blocklist_v1 was scored with default's host list, so it is disabled here (see next test)
-    cfg.write_text('[filters]\npreset = "swallow_v1"\ndisable = ["url_blocklist_v1"]\n')
+    # the shipped config: Swallow's thresholds with url_blocklist_v1 disabled (scored with default's host list)
+    cfg = Path(__file__).resolve().parents[1] / "configs" / "filters_select_swallow.toml"
     out = tmp_path / "swallow"
     assert select_run(["--input", str(annotated), "--output", str(out), "--config", str(cfg)]) == 0
     m = _manifest(out)
