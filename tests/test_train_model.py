@@ -207,3 +207,11 @@ def test_plan_lands_near_the_published_llm_jp_13b_run():
         for m in ("none", "selective", "full")
     ]
     assert mems[0] > mems[1] > mems[2]
+
+
+@pytest.mark.parametrize("name", ["train_debug.toml", "train_gpt3_small.toml", "train_llm_jp_1.3b.toml"])
+def test_shipped_configs_load(name):
+    from pathlib import Path
+
+    cfg = load_train_config(Path(__file__).resolve().parent.parent / "configs" / name)
+    assert cfg.data.seq_len <= cfg.model.max_seq_len
