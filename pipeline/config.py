@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from filters.config import FiltersConfig
 from jpcorpus.config import from_dict, load_toml
 from jpcorpus.errors import ConfigError
+from pipeline.dedup_config import DedupConfig
 
 
 def _require(cond: bool, message: str) -> None:
@@ -109,6 +111,8 @@ class PipelineConfig:
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     wikipedia: WikipediaConfig = field(default_factory=WikipediaConfig)
     langid: LangIdConfig = field(default_factory=LangIdConfig)
+    filters: FiltersConfig = field(default_factory=FiltersConfig)  # filters/config.py: preset, overrides, PII
+    dedup: DedupConfig = field(default_factory=DedupConfig)  # pipeline/dedup_config.py: exact / MinHash
     output: OutputConfig = field(default_factory=OutputConfig)
 
 

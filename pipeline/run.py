@@ -4,7 +4,8 @@
           \\-> WET text -----------------------------------------------------------/      |
     files --ReadWikipedia-------------------------------------------------------------> documents
     files --ReadText (JSONL/Parquet) -------------------------------------------------> documents
-    documents --LangId--> [quality stages] --> WriteShards(shards/)     every stage's rejects --> WriteShards(rejects/)
+    documents --LangId--> cleanup --> quality --> [post_cleanup] --> pii --> Dedup --> WriteShards(shards/)
+    every stage's rejects --> WriteShards(rejects/)
 
 Only this module builds a ``Pipeline``; each step is a composite or DoFn from its own module. Counts come from
 Beam metrics and are reconciled per stage in ``manifest.json``.
@@ -21,12 +22,14 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from jpcorpus.config import to_dict
+from jpcorpus.config import replace_dotted, to_dict
 from jpcorpus.errors import UsageError
 from pipeline import manifest as mf
 from pipeline.config import PipelineConfig, load_pipeline_config
+from pipeline.dedup import Dedup, dedup_fields, dedup_stage_names
 from pipeline.formats import detect_format, expand_inputs
 from pipeline.langid import LangId
+from pipeline.quality import quality_fields, quality_stages
 from pipeline.read_text import ReadText
 from pipeline.schema import REJECT_SCHEMA, doc_schema
 from pipeline.stage import REJECTS, CountedStage, LogProgress
@@ -58,6 +61,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="local multi-process mode with N worker processes (sets --direct_num_workers and "
         "--direct_running_mode=multi_processing); ignored by remote runners",
     )
+    parser.add_argument(
+        "--dedup",
+        choices=("none", "exact", "minhash"),
+        help="deduplication method (overrides [dedup] method in the config; default minhash)",
+    )
+    parser.add_argument(
+        "--preset",
+        help="quality-filter preset (overrides [filters] preset): default, swallow_v1, llmjp_v1, fineweb2_jpn",
+    )
     parser.epilog = "Any other --flag is a Beam pipeline option (e.g. --runner=DataflowRunner --project=...)."
 
 
@@ -79,12 +91,12 @@ def classify_inputs(patterns: list[str]) -> dict[str, list[str]]:
 
 def doc_stages(cfg: PipelineConfig) -> list[Any]:
     """The 1 -> 0..1 stages applied to every document after reading, in order."""
-    return [LangId(cfg.langid)]
+    return [LangId(cfg.langid), *quality_stages(cfg.filters)]
 
 
 def extra_fields(cfg: PipelineConfig) -> tuple:
-    """Annotation columns the document stages add to the shard schema."""
-    return ()
+    """Annotation columns the document stages add to the shard schema: quality scores, then dedup clusters."""
+    return (*quality_fields(cfg.filters), *dedup_fields(cfg.dedup))
 
 
 def build(p: beam.Pipeline, inputs: dict[str, list[str]], cfg: PipelineConfig, output_dir: str) -> list[str]:
@@ -145,6 +157,10 @@ def build(p: beam.Pipeline, inputs: dict[str, list[str]], cfg: PipelineConfig, o
         merged, rej = merged | f"Stage_{dofn.stage}" >> CountedStage(dofn)
         rejects.append(rej)
         order.append(dofn.stage)
+    if cfg.dedup.method != "none":
+        merged, rej = merged | "Dedup" >> Dedup(cfg.dedup)
+        rejects.append(rej)
+        order.extend(dedup_stage_names(cfg.dedup))
 
     _ = merged | "WriteShards" >> WriteShards(output_dir, SHARDS, doc_schema(extra_fields(cfg)), cfg.output)
     _ = (
@@ -209,6 +225,10 @@ def assemble_manifest(
 
 def main(args: argparse.Namespace, extra: list[str]) -> int:
     cfg = load_pipeline_config(args.config)
+    if args.dedup is not None:
+        cfg = replace_dotted(cfg, {"dedup.method": args.dedup})
+    if args.preset is not None:
+        cfg = replace_dotted(cfg, {"filters.preset": args.preset})
     unknown = [a for a in extra if not a.startswith("--")]
     if unknown:
         raise UsageError(f"unexpected arguments {unknown}")
