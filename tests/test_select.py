@@ -105,3 +105,27 @@ def test_missing_input_is_a_usage_error(tmp_path, capsys):
     argv = ["select", "--input", str(tmp_path / "nope"), "--output", str(tmp_path / "o"), "--preset", "default"]
     rc = cli_main(argv)
     assert rc == 2 and "no shards" in capsys.readouterr().err
+
+
+def test_jpcorpus_build_then_select_reproduces_build(tmp_path):
+    """End to end through ``jpcorpus build``: annotate-only build + select == deciding build, document for document."""
+    from pipeline.run import run as build_run
+
+    data = str(Path(__file__).parent / "data" / "filters" / "ja_docs.jsonl")
+    decided, annotated, selected = tmp_path / "decided", tmp_path / "annotated", tmp_path / "selected"
+    cfg = tmp_path / "annotate.toml"
+    cfg.write_text("[filters]\ndrop = false\n")
+    assert build_run(["--input", data, "--output", str(decided), "--dedup", "none"]) == 0
+    assert build_run(["--input", data, "--output", str(annotated), "--dedup", "none", "--config", str(cfg)]) == 0
+    assert select_run(["--input", str(annotated), "--output", str(selected), "--preset", "default"]) == 0
+    build_rows = {r["id"]: r for r in read_rows(decided, "shards")}
+    select_rows = {r["id"]: r for r in read_rows(selected, "shards")}
+    assert select_rows.keys() == build_rows.keys() and build_rows
+    assert all(select_rows[i]["text"] == build_rows[i]["text"] for i in build_rows)
+    schema = pq.read_schema(next((decided / "shards").glob("part-*.parquet")))
+    assert "q_hiragana_ratio_v1" in schema.names and "q_gopher_repetition_v1__dup_5gram_char_frac" in schema.names
+    quality_rejects = sorted((r["id"], r["reason"]) for r in read_rows(decided, "rejects") if r["stage"] == "quality")
+    assert sorted((r["id"], r["reason"]) for r in read_rows(selected, "rejects")) == quality_rejects
+    build_manifest = _manifest(decided)
+    assert build_manifest["unreconciled"] == []
+    assert {s["name"] for s in build_manifest["stages"]} >= {"cleanup", "quality", "pii"}
