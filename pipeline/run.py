@@ -234,7 +234,7 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
         raise UsageError(f"unexpected arguments {unknown}")
     inputs = classify_inputs(args.input)
     log.info("inputs: %s", {fmt: len(paths) for fmt, paths in sorted(inputs.items())})
-    log.info("config: %s", to_dict(cfg))
+    log.debug("config: %s", to_dict(cfg))  # also saved in manifest.json
     prepare_output_dir(args.output, (SHARDS, REJECTS_DIR), args.overwrite)
     options = beam_options(extra, args.workers)
     start = time.monotonic()
