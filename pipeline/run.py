@@ -22,6 +22,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from filters.config import build_plan
 from jpcorpus.config import replace_dotted, to_dict
 from jpcorpus.errors import UsageError
 from pipeline import manifest as mf
@@ -29,7 +30,7 @@ from pipeline.config import PipelineConfig, load_pipeline_config
 from pipeline.dedup import Dedup, dedup_fields, dedup_stage_names
 from pipeline.formats import detect_format, expand_inputs
 from pipeline.langid import LangId
-from pipeline.quality import quality_fields, quality_stages
+from pipeline.quality import format_funnel, quality_fields, quality_funnel, quality_stages
 from pipeline.read_text import ReadText
 from pipeline.schema import REJECT_SCHEMA, doc_schema
 from pipeline.stage import REJECTS, CountedStage, LogProgress
@@ -204,6 +205,7 @@ def assemble_manifest(
     if num_removed != num_rejects:
         problems.append(f"reject rows written ({num_rejects}) != dropped + failed over all stages ({num_removed})")
     num_records = sum(by_name[s]["in"] for s in READER_STAGES if s in by_name)
+    funnel = quality_funnel(by_name["quality"], build_plan(cfg.filters)) if "quality" in by_name else []
     return {
         "command": "build",
         "config_file": config_path,
@@ -213,6 +215,7 @@ def assemble_manifest(
         "inputs": input_listing(inputs),
         "stages": stages,
         "unreconciled": problems,
+        "funnel": funnel,
         "output": {"documents": num_docs, "shards": shards, "rejects": num_rejects, "reject_shards": reject_shards},
         "timing": {
             "wall_s": round(wall_s, 3),
@@ -246,6 +249,10 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
     manifest = assemble_manifest(result, order, cfg, inputs, args.output, wall_s, options, args.config)
     mf.write_json(mf.manifest_path(args.output), manifest)
     print(mf.format_summary(manifest))
+    active = [row for row in manifest["funnel"] if row["fails"] or row["dropped"]]
+    if active:
+        print("quality funnel (rules that failed any document; all rules in manifest.json):")
+        print(format_funnel(active))
     print(f"manifest: {mf.manifest_path(args.output)}")
     if manifest["unreconciled"]:
         log.error("counts do not reconcile: %s", manifest["unreconciled"])

@@ -142,31 +142,35 @@ class WriteShards(beam.PTransform):
             self._cfg,
             self._sort_key,
         )
-        num_rows = rows | "CountRows" >> beam.combiners.Count.Globally()
-        num_shards = num_rows | "NumShards" >> beam.Map(num_shards_for, cfg.max_rows_per_shard)
+        num_shards = (
+            rows
+            | "CountRows" >> beam.combiners.Count.Globally()
+            | "NumShards" >> beam.Map(num_shards_for, cfg.max_rows_per_shard)
+        )
 
         def key_by_shard(row, n):
             return shard_of(sort_key(row), n), row
 
         def write(keyed, n):
             index, shard_rows = keyed
-            return write_shard(shard_rows, output_dir, subdir, index, n, schema, cfg, sort_key)
+            real_rows = (row for row in shard_rows if row is not None)
+            return write_shard(real_rows, output_dir, subdir, index, n, schema, cfg, sort_key)
 
-        def write_empty(_, total):
-            return [write_shard([], output_dir, subdir, 0, 1, schema, cfg, sort_key)] if total == 0 else []
-
-        written = (
-            rows
-            | "KeyByShard" >> beam.Map(key_by_shard, beam.pvalue.AsSingleton(num_shards))
+        keyed = rows | "KeyByShard" >> beam.Map(key_by_shard, beam.pvalue.AsSingleton(num_shards))
+        # One placeholder per shard index, so a shard that no row hashes to is still written (empty): the dataset
+        # always has every part-i-of-n, and an empty input gives one readable empty shard.
+        placeholders = (
+            rows.pipeline
+            | "ShardTrigger" >> beam.Create([None])
+            | "ShardPlaceholders"
+            >> beam.FlatMap(lambda _, n: [(i, None) for i in range(n)], beam.pvalue.AsSingleton(num_shards))
+        )
+        return (
+            (keyed, placeholders)
+            | "WithPlaceholders" >> beam.Flatten()
             | "GroupShards" >> beam.GroupByKey()
             | "WriteShard" >> beam.Map(write, beam.pvalue.AsSingleton(num_shards))
         )
-        empty = (
-            rows.pipeline
-            | "EmptyTrigger" >> beam.Create([None])
-            | "WriteEmptyShard" >> beam.FlatMap(write_empty, beam.pvalue.AsSingleton(num_rows))
-        )
-        return (written, empty) | "AllShards" >> beam.Flatten()
 
 
 def prepare_output_dir(output_dir: str, subdirs: tuple[str, ...], overwrite: bool) -> None:

@@ -77,4 +77,4 @@ def test_portable_runner_with_external_worker_pool(tmp_path):
     assert portable["beam_options"]["runner"] == "PortableRunner"
     assert portable["stages"] == local["stages"]  # metrics travel back from the remote workers
     assert [s["sha256"] for s in portable["output"]["shards"]] == [s["sha256"] for s in local["output"]["shards"]]
-    assert portable["output"]["documents"] == 4
+    assert portable["output"]["documents"] == 3

@@ -30,20 +30,30 @@ def test_jsonl_build_writes_japanese_shards_and_reconciled_manifest(tmp_path):
         "stats": {},
         "reconciled": True,
     }
+    assert [s["name"] for s in m["stages"]] == [
+        "read_text", "langid", "cleanup", "quality", "pii", "dedup_url", "dedup_minhash",
+    ]  # fmt: skip
     assert stages["langid"]["in"] == 5 and stages["langid"]["out"] == 4
-    assert m["unreconciled"] == [] and m["output"]["documents"] == 4 and m["output"]["rejects"] == 4
+    # The Aozora work that opens with an English epigraph has no kana in its head.
+    assert stages["quality"]["dropped"] == {"kana_in_head_v1": 1}
+    assert all(s["reconciled"] for s in m["stages"])
+    assert m["unreconciled"] == [] and m["output"]["documents"] == 3 and m["output"]["rejects"] == 5
+    funnel = {row["rule"]: row for row in m["funnel"]}
+    assert funnel["kana_in_head_v1"]["dropped"] == 1
     table = pq.read_table(out / "shards")
     assert set(table.column("lang").to_pylist()) == {"ja"}
     assert table.column("id").to_pylist() == sorted(table.column("id").to_pylist())
     rejects = pq.read_table(out / "rejects").to_pylist()
     assert sorted((r["stage"], r["reason"]) for r in rejects) == [
         ("langid", "wrong_lang"),
+        ("quality", "kana_in_head_v1"),
         ("read_text", "bad_json"),
         ("read_text", "empty_text"),
         ("read_text", "no_text"),
     ]
     n = duckdb.sql(f"select count(*) from '{out}/shards/*.parquet' where lang = 'ja'").fetchall()[0][0]
-    assert n == 4
+    assert n == 3
+    assert {"cluster_id", "cluster_size", "q_hiragana_ratio_v1"} <= set(table.column_names)
 
 
 def test_same_input_same_bytes_and_shard_split(tmp_path):
@@ -55,6 +65,7 @@ def test_same_input_same_bytes_and_shard_split(tmp_path):
         hashes.append([(s["path"], s["sha256"], s["rows"]) for s in _manifest(tmp_path / name)["output"]["shards"]])
     assert hashes[0] == hashes[1]
     assert [h[0] for h in hashes[0]] == [f"shards/part-0000{i}-of-00002.parquet" for i in range(2)]
+    assert sum(h[2] for h in hashes[0]) == 3
 
 
 def test_everything_rejected_still_writes_a_readable_empty_dataset(tmp_path):
@@ -73,4 +84,4 @@ def test_hf_datasets_loads_the_shards(tmp_path):
     ds = datasets.load_dataset(
         "parquet", data_files=str(out / "shards" / "*.parquet"), split="train", cache_dir=str(tmp_path / "hf")
     )
-    assert len(ds) == 4 and set(ds["lang"]) == {"ja"}
+    assert len(ds) == 3 and set(ds["lang"]) == {"ja"}
