@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_OUT ?= demo-out
 
-.PHONY: venv test test-fast demo lint bench clean
+.PHONY: venv test test-fast demo demo-build lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,19 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -ra -m "not slow"
 
-demo: $(STAMP)
+# The whole path on the bundled sample: corpus -> vocabulary -> token shards -> a short CPU FSDP run -> loss curve
+# -> a generated sample. `make demo-build` stops after the corpus.
+demo: demo-build
+	$(BIN)/jpcorpus tokenizer train --input ja=$(DEMO_OUT)/shards --output $(DEMO_OUT)/vocab/demo4k --vocab-size 4000
+	$(BIN)/jpcorpus tokenize --input $(DEMO_OUT) --tokenizer $(DEMO_OUT)/vocab/demo4k.model \
+		--output $(DEMO_OUT)/tokens --val-fraction 0.1
+	OMP_NUM_THREADS=1 $(BIN)/torchrun --standalone --nproc_per_node=2 -m jpcorpus train --config configs/train_debug.toml \
+		--set data.tokens_dir='"$(DEMO_OUT)/tokens"' --set run.output_dir='"$(DEMO_OUT)/train"' --set model.vocab_size=4000
+	$(BIN)/jpcorpus plot-loss --run $(DEMO_OUT)/train
+	$(BIN)/jpcorpus generate --checkpoint $(DEMO_OUT)/train/checkpoints/step-00000040 --prompt "日本の首都は" \
+		--max-new-tokens 32
+
+demo-build: $(STAMP)
 	rm -rf $(DEMO_OUT)
 	$(BIN)/jpcorpus build --input demo/sample --output $(DEMO_OUT) --config configs/build_default.toml --runner=FnApiRunner
 

@@ -21,11 +21,12 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "dedup": ("pipeline.dedup_cli", "exact / MinHash near-duplicate removal over existing shards (Apache Beam)"),
     "select": ("pipeline.select", "re-apply filter thresholds to annotated shards, without rescoring (Apache Beam)"),
     "tokenizer": ("tokenizer.cli", "train a SentencePiece vocabulary from shards / compare tokenizers (no Beam)"),
-    "tokenize": ("pipeline.tokenize", "documents -> token shards (uint16/uint32 + document index), train/val split (Beam)"),
+    "tokenize": ("pipeline.tokenize", "documents -> token shards (uint16/uint32 + doc index), train/val split (Beam)"),
     "train": ("train.train", "pretrain a Llama-family model with FSDP2 (launch with torchrun)"),
     "plan": ("train.plan", "parameters, memory per GPU, FLOPs and days for a preset / token budget / cluster"),
     "generate": ("train.generate", "sample text from a training checkpoint with its tokenizer"),
-    "export-hf": ("train.export_hf", "training checkpoint -> Hugging Face Llama checkpoint (config.json + safetensors)"),
+    "plot-loss": ("train.plot", "draw a training run's loss curve (metrics.jsonl) to a PNG"),
+    "export-hf": ("train.export_hf", "training checkpoint -> Hugging Face Llama (config.json + safetensors)"),
 }
 
 
