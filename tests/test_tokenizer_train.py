@@ -285,3 +285,15 @@ def test_default_config_file_loads() -> None:
         TokenizerTrainConfig, load_toml(Path(__file__).parent.parent / "configs" / "tokenizer_default.toml")
     )
     assert cfg.vocab_size == 50000 and cfg.preseg.analyzer == "sudachi" and cfg.control_symbols == ("<|endoftext|>",)
+
+
+def test_sampling_does_not_depend_on_where_the_corpus_lives() -> None:
+    from tokenizer.corpus import keep_fraction
+
+    draws = [
+        keep_fraction(7, f"{root}/shards/part-00000.parquet:{row}", 0.5)
+        for row in range(200)
+        for root in ("/work/main", "/tmp/ci/clone")
+    ]
+    assert draws[0::2] == draws[1::2]
+    assert 60 < sum(draws[0::2]) < 140  # still a fair coin

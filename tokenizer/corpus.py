@@ -233,10 +233,15 @@ def _read_parquet(item: TextInput) -> Iterator[Document]:
 
 # --- sampling and sentence splitting --------------------------------------------------------------------------
 def keep_fraction(seed: int, source: str, fraction: float) -> bool:
-    """Deterministic Bernoulli(fraction) draw keyed by (seed, document source)."""
+    """Deterministic Bernoulli(fraction) draw keyed by (seed, file name and row of the document).
+
+    Only the file's base name enters the key, not its directory: the same corpus checked out or mounted elsewhere
+    (a CI clone, a worker's scratch disk) must give the same sample and so the same vocabulary.
+    """
     if fraction >= 1.0:
         return True
-    digest = hashlib.blake2b(f"{seed}\0{source}".encode(), digest_size=8).digest()
+    location_free = source.replace("\\", "/").rsplit("/", 1)[-1]
+    digest = hashlib.blake2b(f"{seed}\0{location_free}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") < fraction * 2**64
 
 
