@@ -28,7 +28,7 @@ from pipeline.read_shards import ReadShardRows, list_shards, shard_schema
 from pipeline.run import beam_options
 from pipeline.schema import REJECT_SCHEMA
 from pipeline.stage import count
-from pipeline.write_parquet import WriteShards, prepare_output_dir, read_shard_infos, reject_sort_key
+from pipeline.write_parquet import WriteShards, prepare_output_dir, reject_sort_key
 
 log = logging.getLogger(__name__)
 
@@ -127,22 +127,7 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def assemble_manifest(result, order, cfg, output_cfg, shards, args, wall_s, options) -> dict[str, Any]:
-    stages = mf.build_stages(mf.counters_by_stage(result), order)
-    by_name = {s["name"]: s for s in stages}
-    out_shards = read_shard_infos(args.output, SHARDS)
-    reject_shards = read_shard_infos(args.output, REJECTS_DIR)
-    num_docs = sum(s["rows"] for s in out_shards)
-    num_rejects = sum(s["rows"] for s in reject_shards)
-    problems = [f"stage {s['name']}: in != out + dropped + failed" for s in stages if not s["reconciled"]]
-    for prev, cur in zip(order, order[1:], strict=False):
-        if by_name.get(prev, {}).get("out", 0) != by_name.get(cur, {}).get("in", 0):
-            problems.append(f"{prev}.out != {cur}.in")
-    if by_name.get(order[-1], {}).get("out", 0) != num_docs:
-        problems.append(f"documents written ({num_docs}) != {order[-1]}.out")
-    num_removed = sum(sum(s["dropped"].values()) + sum(s["failed"].values()) for s in stages)
-    if num_removed != num_rejects:
-        problems.append(f"reject rows written ({num_rejects}) != dropped + failed ({num_removed})")
-    num_read = by_name.get(READ_STAGE, {}).get("in", 0)
+    summary = mf.run_summary(result, order, args.output, wall_s=wall_s, reader_stages=(READ_STAGE,), chained=True)
     return {
         "command": "dedup",
         "input": args.input,
@@ -151,20 +136,7 @@ def assemble_manifest(result, order, cfg, output_cfg, shards, args, wall_s, opti
         "config": {"dedup": to_dict(cfg), "output": to_dict(output_cfg)},
         "beam_options": options.get_all_options(drop_default=True),
         "versions": mf.package_versions(),
-        "stages": stages,
-        "unreconciled": problems,
-        "output": {
-            "documents": num_docs,
-            "shards": out_shards,
-            "rejects": num_rejects,
-            "reject_shards": reject_shards,
-        },
-        "timing": {
-            "wall_s": round(wall_s, 3),
-            "input_records": num_read,
-            "records_per_s": num_read / wall_s if wall_s else 0.0,
-            "docs_per_s": num_docs / wall_s if wall_s else 0.0,
-        },
+        **summary,
     }
 
 

@@ -19,7 +19,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 
 from pipeline.stage import NAMESPACE_PREFIX
-from pipeline.write_parquet import join_path
+from pipeline.write_parquet import join_path, read_shard_infos
 
 log = logging.getLogger(__name__)
 
@@ -104,3 +104,50 @@ def format_summary(manifest: dict[str, Any]) -> str:
         f"documents written/s {t['docs_per_s']:.1f}"
     )
     return "\n".join(lines)
+
+
+def run_summary(
+    result: Any,
+    order: list[str],
+    output_dir: str,
+    *,
+    wall_s: float,
+    reader_stages: tuple[str, ...],
+    chained: bool = False,
+    shards_subdir: str = "shards",
+    rejects_subdir: str = "rejects",
+) -> dict[str, Any]:
+    """The part of every shard-writing job's manifest that comes from metrics and written shards.
+
+    Returns ``stages``, ``unreconciled`` (every check that failed), ``output`` and ``timing``. Checks: each stage
+    reconciles; documents written == the last stage's ``out``; reject rows == all drops and failures; with
+    ``chained``, each stage's ``out`` == the next one's ``in`` (for jobs that are one straight line of stages).
+    """
+    stages = build_stages(counters_by_stage(result), order)
+    by_name = {s["name"]: s for s in stages}
+    shards = read_shard_infos(output_dir, shards_subdir)
+    reject_shards = read_shard_infos(output_dir, rejects_subdir)
+    num_docs = sum(s["rows"] for s in shards)
+    num_rejects = sum(s["rows"] for s in reject_shards)
+    problems = [f"stage {s['name']}: in != out + dropped + failed" for s in stages if not s["reconciled"]]
+    if chained:
+        for prev, cur in zip(order, order[1:], strict=False):
+            if by_name.get(prev, {}).get("out", 0) != by_name.get(cur, {}).get("in", 0):
+                problems.append(f"{prev}.out != {cur}.in")
+    if order and by_name.get(order[-1], {}).get("out", 0) != num_docs:
+        problems.append(f"documents written ({num_docs}) != {order[-1]}.out")
+    num_removed = sum(sum(s["dropped"].values()) + sum(s["failed"].values()) for s in stages)
+    if num_removed != num_rejects:
+        problems.append(f"reject rows written ({num_rejects}) != dropped + failed over all stages ({num_removed})")
+    num_records = sum(by_name[s]["in"] for s in reader_stages if s in by_name)
+    return {
+        "stages": stages,
+        "unreconciled": problems,
+        "output": {"documents": num_docs, "shards": shards, "rejects": num_rejects, "reject_shards": reject_shards},
+        "timing": {
+            "wall_s": round(wall_s, 3),
+            "input_records": num_records,
+            "records_per_s": num_records / wall_s if wall_s else 0.0,
+            "docs_per_s": num_docs / wall_s if wall_s else 0.0,
+        },
+    }

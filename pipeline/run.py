@@ -34,7 +34,7 @@ from pipeline.quality import format_funnel, quality_fields, quality_funnel, qual
 from pipeline.read_text import ReadText
 from pipeline.schema import REJECT_SCHEMA, doc_schema
 from pipeline.stage import REJECTS, CountedStage, LogProgress
-from pipeline.write_parquet import WriteShards, prepare_output_dir, read_shard_infos, reject_sort_key
+from pipeline.write_parquet import WriteShards, prepare_output_dir, reject_sort_key
 
 log = logging.getLogger(__name__)
 
@@ -191,21 +191,8 @@ def assemble_manifest(
     options: PipelineOptions,
     config_path: str | None,
 ) -> dict[str, Any]:
-    stages = mf.build_stages(mf.counters_by_stage(result), order)
-    shards = read_shard_infos(output_dir, SHARDS)
-    reject_shards = read_shard_infos(output_dir, REJECTS_DIR)
-    num_docs = sum(s["rows"] for s in shards)
-    num_rejects = sum(s["rows"] for s in reject_shards)
-    by_name = {s["name"]: s for s in stages}
-    problems = [f"stage {s['name']}: in != out + dropped + failed" for s in stages if not s["reconciled"]]
-    final_stage = order[-1] if order else None
-    if final_stage and by_name.get(final_stage, {}).get("out", 0) != num_docs:
-        problems.append(f"documents written ({num_docs}) != {final_stage}.out ({by_name[final_stage]['out']})")
-    num_removed = sum(sum(s["dropped"].values()) + sum(s["failed"].values()) for s in stages)
-    if num_removed != num_rejects:
-        problems.append(f"reject rows written ({num_rejects}) != dropped + failed over all stages ({num_removed})")
-    num_records = sum(by_name[s]["in"] for s in READER_STAGES if s in by_name)
-    funnel = quality_funnel(by_name["quality"], build_plan(cfg.filters)) if "quality" in by_name else []
+    summary = mf.run_summary(result, order, output_dir, wall_s=wall_s, reader_stages=READER_STAGES)
+    by_name = {s["name"]: s for s in summary["stages"]}
     return {
         "command": "build",
         "config_file": config_path,
@@ -213,16 +200,8 @@ def assemble_manifest(
         "beam_options": options.get_all_options(drop_default=True),
         "versions": mf.package_versions(),
         "inputs": input_listing(inputs),
-        "stages": stages,
-        "unreconciled": problems,
-        "funnel": funnel,
-        "output": {"documents": num_docs, "shards": shards, "rejects": num_rejects, "reject_shards": reject_shards},
-        "timing": {
-            "wall_s": round(wall_s, 3),
-            "input_records": num_records,
-            "records_per_s": num_records / wall_s if wall_s else 0.0,
-            "docs_per_s": num_docs / wall_s if wall_s else 0.0,
-        },
+        "funnel": quality_funnel(by_name["quality"], build_plan(cfg.filters)) if "quality" in by_name else [],
+        **summary,
     }
 
 

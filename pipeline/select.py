@@ -33,7 +33,7 @@ from pipeline.read_shards import ReadShardRows, list_shards, shard_schema
 from pipeline.run import beam_options
 from pipeline.schema import REJECT_SCHEMA
 from pipeline.stage import CountedDoFn, CountedStage, Drop, Fail, count
-from pipeline.write_parquet import WriteShards, prepare_output_dir, read_shard_infos, reject_sort_key
+from pipeline.write_parquet import WriteShards, prepare_output_dir, reject_sort_key
 
 log = logging.getLogger(__name__)
 
@@ -188,22 +188,9 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
 
 def assemble_manifest(result, plan, cfg, output_cfg, shards, args, wall_s, options) -> dict[str, Any]:
     order = [READ_STAGE, SELECT_STAGE]
-    stages = mf.build_stages(mf.counters_by_stage(result), order)
-    by_name = {s["name"]: s for s in stages}
-    out_shards = read_shard_infos(args.output, SHARDS)
-    reject_shards = read_shard_infos(args.output, REJECTS_DIR)
-    num_docs = sum(s["rows"] for s in out_shards)
-    num_rejects = sum(s["rows"] for s in reject_shards)
+    summary = mf.run_summary(result, order, args.output, wall_s=wall_s, reader_stages=(READ_STAGE,), chained=True)
     empty = {"in": 0, "out": 0, "dropped": {}, "failed": {}, "stats": {}}
-    problems = [f"stage {s['name']}: in != out + dropped + failed" for s in stages if not s["reconciled"]]
-    if by_name.get(READ_STAGE, empty)["out"] != by_name.get(SELECT_STAGE, empty)["in"]:
-        problems.append(f"{READ_STAGE}.out != {SELECT_STAGE}.in")
-    if by_name.get(SELECT_STAGE, empty)["out"] != num_docs:
-        problems.append(f"documents written ({num_docs}) != {SELECT_STAGE}.out")
-    num_removed = sum(sum(s["dropped"].values()) + sum(s["failed"].values()) for s in stages)
-    if num_removed != num_rejects:
-        problems.append(f"reject rows written ({num_rejects}) != dropped + failed ({num_removed})")
-    num_read = by_name.get(READ_STAGE, empty)["in"]
+    select_stage = next((s for s in summary["stages"] if s["name"] == SELECT_STAGE), empty)
     return {
         "command": "select",
         "input": args.input,
@@ -213,21 +200,8 @@ def assemble_manifest(result, plan, cfg, output_cfg, shards, args, wall_s, optio
         "plan": plan_summary(plan),
         "beam_options": options.get_all_options(drop_default=True),
         "versions": mf.package_versions(),
-        "stages": stages,
-        "funnel": quality_funnel(by_name.get(SELECT_STAGE, empty), plan),
-        "unreconciled": problems,
-        "output": {
-            "documents": num_docs,
-            "shards": out_shards,
-            "rejects": num_rejects,
-            "reject_shards": reject_shards,
-        },
-        "timing": {
-            "wall_s": round(wall_s, 3),
-            "input_records": num_read,
-            "records_per_s": num_read / wall_s if wall_s else 0.0,
-            "docs_per_s": num_docs / wall_s if wall_s else 0.0,
-        },
+        "funnel": quality_funnel(select_stage, plan),
+        **summary,
     }
 
 
