@@ -199,14 +199,9 @@ def decode_html(payload: bytes, http_charset: str | None = None) -> Decoded:
         candidates.append((source, codec_list))
 
     seen: set[str] = set()
-    for source, codec_list in candidates:
-        for codec in codec_list:
-            if codec in seen:
-                continue
-            seen.add(codec)
-            text = _strict(payload, codec)
-            if text is not None:
-                return Decoded(text, codec, source, 0)
+    decoded = _first_strict(payload, candidates, seen)
+    if decoded is not None:
+        return decoded
 
     if detected is None:
         detected = codecs_for(detect_charset(payload))
@@ -219,14 +214,9 @@ def decode_html(payload: bytes, http_charset: str | None = None) -> Decoded:
         late.append(("detected", detected))
     late.append(("fallback", ("utf-8",)))
     candidates.extend(late)
-    for source, codec_list in late:
-        for codec in codec_list:
-            if codec in seen:
-                continue
-            seen.add(codec)
-            text = _strict(payload, codec)
-            if text is not None:
-                return Decoded(text, codec, source, 0)
+    decoded = _first_strict(payload, late, seen)
+    if decoded is not None:
+        return decoded
 
     # Nothing decodes strictly (a stray byte, a page cut mid-character): take the least damaged reading.
     best: Decoded | None = None
@@ -252,3 +242,16 @@ def _strict_count_fffd(payload: bytes, codec: str) -> int:
     except (UnicodeEncodeError, LookupError):
         return 0
     return payload.count(encoded) if encoded else 0
+
+
+def _first_strict(payload: bytes, candidates: list[tuple[str, tuple[str, ...]]], seen: set[str]) -> Decoded | None:
+    """The first candidate codec (not tried before: ``seen`` is updated) that decodes ``payload`` strictly."""
+    for source, codec_list in candidates:
+        for codec in codec_list:
+            if codec in seen:
+                continue
+            seen.add(codec)
+            text = _strict(payload, codec)
+            if text is not None:
+                return Decoded(text, codec, source, 0)
+    return None
