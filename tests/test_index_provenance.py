@@ -12,6 +12,7 @@ from test_train_corpus import SP_MODEL, aozora_documents, write_shards
 from test_train_fsdp import GLOBAL_BATCH, SEQ_LEN, torchrun
 
 from index import ngram, provenance
+from jpcorpus import cli
 from jpcorpus.errors import UsageError
 from pipeline.tokenize import run as tokenize
 from train.data import PackedSequences, TokenCorpus
@@ -121,3 +122,34 @@ def test_missing_or_foreign_run_is_a_clear_error(run, tmp_path):
     (prov / "rank-00000.jsonl").write_text("not json\n")
     with pytest.raises(UsageError, match="not a provenance record"):
         provenance.join_run(tmp_path, run / "tokens")
+
+
+def test_search_shows_the_iteration_from_the_log(run, tmp_path, capsys):
+    index_dir = tmp_path / "index"
+    argv = ["index", "build", "--shards", str(run / "shards"), "--run", str(run / "run")]
+    assert cli.main([*argv, "--tokens", str(run / "tokens"), "--output", str(index_dir)]) == 0
+    assert "seen in 24 / 24 steps" in capsys.readouterr().out
+    # First trained step of every document, straight from the raw log.
+    first: dict[str, int] = {}
+    for path in (run / "run" / "provenance").glob("rank-*.jsonl"):
+        for rec in map(json.loads, path.open()):
+            if rec["status"] == "trained":
+                for _epoch, doc_id, _lo, _hi in rec["spans"]:
+                    first[doc_id] = min(first.get(doc_id, rec["step"]), rec["step"])
+    docs = {d["id"]: d["text"] for d in aozora_documents()}
+    seen_id = max(first, key=first.get)  # the latest-seen document: step > 1
+    val_id = next(d.doc_id for d in provenance.join_run(run / "run", run / "tokens")[0] if d.split == "val")
+    for doc_id, expected in ((seen_id, f"Iteration: {first[seen_id]:,} / 24"), (val_id, "not seen in training")):
+        # 30 characters from the middle: long enough to be unique in this corpus.
+        text = docs[doc_id]
+        query = text[len(text) // 2 : len(text) // 2 + 30]
+        assert cli.main(["search", query, "--index", str(index_dir), "-k", "1", "--json"]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["located_span"] == {"text": query, "count": 1}
+        (hit,) = result["hits"]
+        assert hit["doc_id"] == doc_id and hit["snippet"]["match"] == query
+        assert text[hit["char_offset"] :].startswith(query)
+        assert cli.main(["search", query, "--index", str(index_dir), "-k", "1"]) == 0
+        out = capsys.readouterr().out
+        assert expected in out and f"«{query.replace(chr(10), ' ')}»" in out
+    assert hit["training"] == {"seen": False, "first_step": None, "steps": [], "total_steps": 24, "split": "val"}
