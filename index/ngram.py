@@ -320,14 +320,22 @@ class NgramIndex:
             out.append(Location(doc_index=doc, doc_id=self._doc_ids[doc], char_offset=char_offset))
         return out
 
-    def longest_match_at(self, query: str, char_start: int) -> tuple[int, int]:
-        """(length in characters, count) of the longest prefix of ``query[char_start:]`` found in the corpus."""
+    def longest_match_at(self, query: str, char_start: int, at_least: int = 0) -> tuple[int, int]:
+        """(length in characters, count) of the longest prefix of ``query[char_start:]`` found in the corpus.
+
+        ``at_least``: a prefix length the caller knows is present (matching statistics: the match at ``i + 1``
+        is at least the match at ``i`` minus one), so the search starts there.
+        """
         self._query_bytes(query)
         rest = query[char_start:]
         # Presence is monotone in the prefix length, so binary-search the length; each probe narrows the
         # suffix-array range of the previous shorter match instead of searching the whole array.
-        lo_len, hi_len = 0, len(rest)
+        lo_len, hi_len = at_least, len(rest)
         lo, hi, best_count = 0, len(self.sa), 0
+        if at_least > 0:
+            lo, hi = self._range(rest[:at_least].encode("utf-8"))
+            best_count = hi - lo
+            assert best_count > 0, "at_least must be a length known to occur"
         while lo_len < hi_len:
             mid_len = (lo_len + hi_len + 1) // 2
             q = rest[:mid_len].encode("utf-8")
@@ -355,6 +363,23 @@ class NgramIndex:
             spans.append(Span(char_start=i, char_end=i + length, text=query[i : i + length], num_occurrences=num))
             i += length
         return spans
+
+    def longest_common_substring(self, query: str) -> Span | None:
+        """The longest piece of ``query`` found anywhere in the corpus (leftmost of equals); None if no character is.
+
+        Unlike the greedy spans, this tries every start position, using L(i + 1) >= L(i) - 1 so each start costs
+        a few probes: what a contamination check needs (the longest overlap, wherever it starts).
+        """
+        self._query_bytes(query)
+        best: Span | None = None
+        length = 0
+        for i in range(len(query)):
+            length, num = self.longest_match_at(query, i, at_least=max(length - 1, 0))
+            if length and (best is None or length > best.char_end - best.char_start):
+                best = Span(char_start=i, char_end=i + length, text=query[i : i + length], num_occurrences=num)
+            if best is not None and best.char_end - best.char_start >= len(query) - i:
+                break  # no later start can be longer
+        return best
 
     def doc_text(self, doc_index: int) -> str:
         start = int(self._doc_start[doc_index])

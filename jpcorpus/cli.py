@@ -29,6 +29,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "export-hf": ("train.export_hf", "training checkpoint -> Hugging Face Llama (config.json + safetensors)"),
     "index": ("index.cli", "exact n-gram index over shards, joined to a training run's provenance log (no Beam)"),
     "search": ("index.search", "where a text occurs in the corpus and at which training step it was seen"),
+    "contamination": ("index.contamination", "longest corpus overlap per eval item; was it trained on?"),
 }
 
 

@@ -160,3 +160,26 @@ def test_changed_shard_and_damaged_index_are_refused(tmp_path):
 def test_empty_shards_dir_is_refused(tmp_path):
     with pytest.raises(UsageError, match="no .parquet shards"):
         ngram.build(tmp_path, tmp_path / "index")
+
+
+def brute_longest(docs: list[dict], query: str) -> int:
+    texts = [d["text"] for d in docs]
+    best = 0
+    for i in range(len(query)):
+        while i + best < len(query) and any(query[i : i + best + 1] in t for t in texts):
+            best += 1
+    return best
+
+
+def test_longest_common_substring_equals_brute_force(corpus):
+    _root, docs, index, _ = corpus
+    rng = random.Random(3)
+    for _ in range(15):
+        a, b = rng.sample(docs, 2)
+        i, j = rng.randrange(len(a["text"]) - 40), rng.randrange(len(b["text"]) - 40)
+        # Two real pieces glued with a paraphrase-like edit: the longest overlap may start mid-span.
+        query = a["text"][i : i + rng.randint(5, 40)] + "ゑ" + b["text"][j : j + rng.randint(5, 40)]
+        span = index.longest_common_substring(query)
+        assert span is not None and span.char_end - span.char_start == brute_longest(docs, query)
+        assert span.num_occurrences == brute_count(docs, span.text)
+    assert index.longest_common_substring("🍣🍣") is None

@@ -153,3 +153,24 @@ def test_search_shows_the_iteration_from_the_log(run, tmp_path, capsys):
         out = capsys.readouterr().out
         assert expected in out and f"«{query.replace(chr(10), ' ')}»" in out
     assert hit["training"] == {"seen": False, "first_step": None, "steps": [], "total_steps": 24, "split": "val"}
+
+
+def test_contamination_reports_training_step_of_the_overlap(run, tmp_path, capsys):
+    index_dir = tmp_path / "index"
+    argv = ["index", "build", "--shards", str(run / "shards"), "--run", str(run / "run")]
+    assert cli.main([*argv, "--tokens", str(run / "tokens"), "--output", str(index_dir)]) == 0
+    capsys.readouterr()
+    joined = {d.doc_id: d for d in provenance.join_run(run / "run", run / "tokens")[0]}
+    texts = {d["id"]: d["text"] for d in aozora_documents()}
+    seen_id = next(i for i, d in joined.items() if d.first_step is not None and d.first_step > 1)
+    val_id = next(i for i, d in joined.items() if d.split == "val")
+    items = [{"id": doc_id, "text": texts[doc_id][50:110]} for doc_id in (seen_id, val_id)]
+    eval_file = tmp_path / "eval.jsonl"
+    eval_file.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
+    out = tmp_path / "report.jsonl"
+    assert cli.main(["contamination", "--index", str(index_dir), "--eval", str(eval_file), "--output", str(out)]) == 0
+    assert "2 with an overlap of >= 25 characters, 1 of them seen in training" in capsys.readouterr().out
+    rows = {r["id"]: r for r in map(json.loads, out.read_text(encoding="utf-8").splitlines())}
+    assert rows[seen_id]["seen_in_training"] is True and rows[seen_id]["doc_ids"] == [seen_id]
+    assert rows[seen_id]["first_step"] == joined[seen_id].first_step and rows[seen_id]["total_steps"] == 24
+    assert rows[val_id]["seen_in_training"] is False and rows[val_id]["first_step"] is None
