@@ -158,6 +158,9 @@ def _worker_main() -> None:
     os.dup2(2, 1)  # anything printed from here on goes to stderr, not into the reply stream
     stdin = sys.stdin.buffer
     logging.basicConfig(level=logging.WARNING)
+    # trafilatura logs every page it discards ("discarding data", "empty HTML tree") at WARNING/ERROR; the parent
+    # already counts those pages as empty extractions, so per-page lines would only bury the job's own log.
+    logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
 
     def read_message() -> Any:
         header = stdin.read(_LEN.size)
