@@ -327,26 +327,27 @@ class NgramIndex:
         is at least the match at ``i`` minus one), so the search starts there.
         """
         self._query_bytes(query)
-        rest = query[char_start:]
-        # Presence is monotone in the prefix length, so binary-search the length; each probe narrows the
-        # suffix-array range of the previous shorter match instead of searching the whole array.
+        rest = query[char_start : char_start + self.max_doc_bytes]  # no match is longer than a document
+        # Presence is monotone in the prefix length: gallop up from the known length (1, 2, 4, ... more) until
+        # a probe fails, then binary-search between; so the cost follows the match length, not the query
+        # length. Each probe narrows the suffix-array range of the last shorter match found.
         lo_len, hi_len = at_least, len(rest)
         lo, hi, best_count = 0, len(self.sa), 0
         if at_least > 0:
             lo, hi = self._range(rest[:at_least].encode("utf-8"))
             best_count = hi - lo
             assert best_count > 0, "at_least must be a length known to occur"
+        step = 1
         while lo_len < hi_len:
-            mid_len = (lo_len + hi_len + 1) // 2
-            q = rest[:mid_len].encode("utf-8")
-            if len(q) > self.max_doc_bytes:
-                hi_len = mid_len - 1
-                continue
-            first, end = self._range(q, lo, hi)
+            probe_len = min(lo_len + step, hi_len) if step else (lo_len + hi_len + 1) // 2
+            q = rest[:probe_len].encode("utf-8")
+            first, end = self._range(q, lo, hi) if len(q) <= self.max_doc_bytes else (0, 0)
             if end > first:
-                lo_len, lo, hi, best_count = mid_len, first, end, end - first
+                lo_len, lo, hi, best_count = probe_len, first, end, end - first
+                step = step * 2 if step else 0
             else:
-                hi_len = mid_len - 1
+                hi_len = probe_len - 1
+                step = 0  # from now on: binary search in (lo_len, hi_len]
         return lo_len, best_count
 
     def longest_matching_spans(self, query: str) -> list[Span]:
