@@ -29,7 +29,7 @@ def test_sdist_built_by_beams_stager_carries_every_package(tmp_path):
     )
     (wheel,) = wheel_dir.glob("jpcorpus-*.whl")
     members = zipfile.ZipFile(wheel).namelist()
-    for package in ("jpcorpus", "pipeline", "filters", "tokenizer", "train"):
+    for package in ("jpcorpus", "pipeline", "filters", "tokenizer", "train", "index"):
         assert f"{package}/__init__.py" in members, package
     sources = sorted(
         p.relative_to(REPO).as_posix() for pkg in ("pipeline", "jpcorpus") for p in (REPO / pkg).glob("*.py")
