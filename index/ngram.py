@@ -86,6 +86,8 @@ def shard_files(shards_dir: str | Path) -> list[Path]:
     root = Path(shards_dir)
     if not root.is_dir():
         raise UsageError(f"shards directory {str(root)!r} does not exist")
+    if (root / "shards").is_dir():  # a run directory (build/select/dedup output): its documents, never rejects/
+        root = root / "shards"
     files = sorted(p for p in root.rglob("*.parquet") if not p.name.startswith((".", "_")))
     if not files:
         raise UsageError(f"no .parquet shards under {str(root)!r}")

@@ -13,7 +13,7 @@ from test_train_corpus import aozora_documents, write_shards
 
 from index import ngram
 from jpcorpus.errors import UsageError
-from pipeline.schema import doc_schema
+from pipeline.schema import doc_schema, new_doc
 
 
 @pytest.fixture(scope="module")
@@ -183,3 +183,16 @@ def test_longest_common_substring_equals_brute_force(corpus):
         assert span is not None and span.char_end - span.char_start == brute_longest(docs, query)
         assert span.num_occurrences == brute_count(docs, span.text)
     assert index.longest_common_substring("🍣🍣") is None
+
+
+def test_run_directory_indexes_its_shards_not_its_rejects(tmp_path):
+    from pipeline.schema import REJECT_SCHEMA
+
+    (tmp_path / "shards").mkdir()
+    (tmp_path / "rejects").mkdir()
+    docs = [new_doc(id="d/1", text="吾輩は猫である。", source="t", source_ref="r1")]
+    pq.write_table(
+        pa.Table.from_pylist(docs, schema=doc_schema()), tmp_path / "shards" / "part-00000-of-00001.parquet"
+    )
+    pq.write_table(REJECT_SCHEMA.empty_table(), tmp_path / "rejects" / "part-00000-of-00001.parquet")
+    assert [p.parent.name for p in ngram.shard_files(tmp_path)] == ["shards"]
