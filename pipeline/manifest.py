@@ -151,3 +151,18 @@ def run_summary(
             "docs_per_s": num_docs / wall_s if wall_s else 0.0,
         },
     }
+
+
+def publish(manifest: dict[str, Any], output_dir: str, details: str = "") -> int:
+    """Write ``manifest.json``, print the summary (then ``details``), and return the job's exit status:
+    1 when any count does not reconcile, else 0."""
+    path = manifest_path(output_dir)
+    write_json(path, manifest)
+    print(format_summary(manifest))
+    if details:
+        print(details)
+    print(f"manifest: {path}")
+    if manifest["unreconciled"]:
+        log.error("counts do not reconcile: %s", manifest["unreconciled"])
+        return 1
+    return 0

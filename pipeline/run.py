@@ -226,17 +226,13 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
     result.wait_until_finish()
     wall_s = time.monotonic() - start
     manifest = assemble_manifest(result, order, cfg, inputs, args.output, wall_s, options, args.config)
-    mf.write_json(mf.manifest_path(args.output), manifest)
-    print(mf.format_summary(manifest))
     active = [row for row in manifest["funnel"] if row["fails"] or row["dropped"]]
-    if active:
-        print("quality funnel (rules that failed any document; all rules in manifest.json):")
-        print(format_funnel(active))
-    print(f"manifest: {mf.manifest_path(args.output)}")
-    if manifest["unreconciled"]:
-        log.error("counts do not reconcile: %s", manifest["unreconciled"])
-        return 1
-    return 0
+    details = (
+        "quality funnel (rules that failed any document; all rules in manifest.json):\n" + format_funnel(active)
+        if active
+        else ""
+    )
+    return mf.publish(manifest, args.output, details)
 
 
 def run(argv: list[str]) -> int:

@@ -176,14 +176,7 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
     result.wait_until_finish()
     wall_s = time.monotonic() - start
     manifest = assemble_manifest(result, plan, cfg, output_cfg, shards, args, wall_s, options)
-    mf.write_json(mf.manifest_path(args.output), manifest)
-    print(mf.format_summary(manifest))
-    print(format_funnel(manifest["funnel"]))
-    print(f"manifest: {mf.manifest_path(args.output)}")
-    if manifest["unreconciled"]:
-        log.error("counts do not reconcile: %s", manifest["unreconciled"])
-        return 1
-    return 0
+    return mf.publish(manifest, args.output, format_funnel(manifest["funnel"]))
 
 
 def assemble_manifest(result, plan, cfg, output_cfg, shards, args, wall_s, options) -> dict[str, Any]:

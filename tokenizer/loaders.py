@@ -20,7 +20,7 @@ from tokenizer.model_proto import BYTE, NORMAL, UNKNOWN, USER_DEFINED, load_mode
 logger = logging.getLogger(__name__)
 
 # Split patterns of OpenAI's encodings, copied from tiktoken_ext/openai_public.py (tiktoken 0.14.0), because
-# tiktoken.get_encoding() downloads the rank file. The rank file itself is read from disk.
+# tiktoken's get-encoding-by-name call downloads the rank file. The rank file itself is read from disk here.
 CL100K_PAT = (
     r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|"""
     r"""\s*[\r\n]|\s+(?!\S)|\s"""
