@@ -131,3 +131,24 @@ def to_dict(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {k: to_dict(v) for k, v in obj.items()}
     return obj
+
+
+def parse_value(raw: str) -> Any:
+    """A ``--set`` value: a TOML scalar or array (``3e-4``, ``true``, ``"x"``, ``[1, 2]``), else the bare string."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw  # a bare word is a string: preseg.sudachi_mode=A
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["optim.lr=1e-3", ...]`` (repeatable ``--set`` flags) -> ``{"optim.lr": 0.001, ...}``."""
+    from jpcorpus.errors import UsageError
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise UsageError(f"--set expects KEY=VALUE, got {item!r}")
+        out[key] = parse_value(raw)
+    return out

@@ -18,22 +18,20 @@ from typing import Any
 import apache_beam as beam
 import pyarrow as pa
 
-from jpcorpus.config import from_dict, load_toml, replace_dotted, to_dict
+from jpcorpus.config import from_dict, load_toml, parse_overrides, replace_dotted, to_dict
 from jpcorpus.errors import UsageError
 from pipeline import manifest as mf
 from pipeline.config import OutputConfig
 from pipeline.dedup import Dedup, dedup_fields, dedup_stage_names
 from pipeline.dedup_config import DedupConfig
-from pipeline.read_shards import ReadShardRows, list_shards, shard_schema
+from pipeline.read_shards import READ_STAGE, ReadShards, list_shards, shard_schema
 from pipeline.run import beam_options
 from pipeline.schema import REJECT_SCHEMA
-from pipeline.stage import count
 from pipeline.write_parquet import WriteShards, prepare_output_dir, reject_sort_key
 
 log = logging.getLogger(__name__)
 
 SHARDS, REJECTS_DIR = "shards", "rejects"
-READ_STAGE = "read_shards"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,22 +52,8 @@ def load_configs(path: str | None, method: str | None, overrides: list[str]) -> 
     dedup = from_dict(DedupConfig, data.get("dedup", {}), prefix="dedup")
     output = from_dict(OutputConfig, data.get("output", {}), prefix="output")
     dotted: dict[str, Any] = {"method": method} if method else {}
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise UsageError(f"--set expects KEY=VALUE, got {item!r}")
-        dotted[key] = _parse_value(value)
+    dotted.update(parse_overrides(overrides))
     return replace_dotted(dedup, dotted), output
-
-
-def _parse_value(value: str) -> Any:
-    """A TOML scalar (number, bool, quoted string) or, failing that, the bare string."""
-    import tomllib
-
-    try:
-        return tomllib.loads(f"v = {value}")["v"]
-    except tomllib.TOMLDecodeError:
-        return value
 
 
 def output_schema(input_schema: pa.Schema, cfg: DedupConfig) -> pa.Schema:
@@ -77,12 +61,6 @@ def output_schema(input_schema: pa.Schema, cfg: DedupConfig) -> pa.Schema:
     added = dedup_fields(cfg)
     names = {f.name for f in added}
     return pa.schema([f for f in input_schema if f.name not in names] + list(added))
-
-
-def _count_read(row: dict[str, Any]) -> dict[str, Any]:
-    count(READ_STAGE, "in")
-    count(READ_STAGE, "out")
-    return row
 
 
 def main(args: argparse.Namespace, extra: list[str]) -> int:
@@ -101,13 +79,7 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
     order = [READ_STAGE, *dedup_stage_names(cfg)]
     start = time.monotonic()
     p = beam.Pipeline(options=options)
-    docs = (
-        p
-        | "Shards" >> beam.Create(shards)
-        | "SpreadShards" >> beam.Reshuffle()
-        | "ReadShards" >> beam.ParDo(ReadShardRows())
-        | "CountRead" >> beam.Map(_count_read)
-    )
+    docs = p | "ReadShards" >> ReadShards(shards)
     kept, rejects = docs | "Dedup" >> Dedup(cfg)
     _ = kept | "WriteShards" >> WriteShards(args.output, SHARDS, schema, output_cfg)
     _ = rejects | "WriteRejects" >> WriteShards(

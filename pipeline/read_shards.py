@@ -13,6 +13,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from jpcorpus.errors import UsageError
+from pipeline.stage import count
 from pipeline.write_parquet import join_path
 
 
@@ -53,3 +54,31 @@ class ReadShardRows(beam.DoFn):
 
     def process(self, path: str):
         yield from iter_shard_rows(path, self._columns)
+
+
+READ_STAGE = "read_shards"
+
+
+def _count_read(row: dict[str, Any]) -> dict[str, Any]:
+    count(READ_STAGE, "in")
+    count(READ_STAGE, "out")
+    return row
+
+
+class ReadShards(beam.PTransform):
+    """Shard paths -> their rows, spread over workers and counted as stage ``read_shards`` (in == out: a row that
+    is in a shard is read; an unreadable shard fails the job, since its rows could not even be counted)."""
+
+    def __init__(self, shards: list[str], columns: list[str] | None = None) -> None:
+        super().__init__()
+        self._shards = shards
+        self._columns = columns
+
+    def expand(self, pbegin):
+        return (
+            pbegin
+            | "Shards" >> beam.Create(self._shards)
+            | "SpreadShards" >> beam.Reshuffle()
+            | "ReadShardRows" >> beam.ParDo(ReadShardRows(self._columns))
+            | "CountRead" >> beam.Map(_count_read)
+        )

@@ -24,12 +24,12 @@ import pyarrow as pa
 
 from filters.apply import PARAMS_METADATA_KEY, column_specs, decide
 from filters.config import FilterPlan, FiltersConfig, build_plan, plan_summary
-from jpcorpus.config import from_dict, load_toml, to_dict
+from jpcorpus.config import from_dict, load_toml, parse_value, to_dict
 from jpcorpus.errors import UsageError
 from pipeline import manifest as mf
 from pipeline.config import OutputConfig
 from pipeline.quality import format_funnel, quality_funnel
-from pipeline.read_shards import ReadShardRows, list_shards, shard_schema
+from pipeline.read_shards import READ_STAGE, ReadShards, list_shards, shard_schema
 from pipeline.run import beam_options
 from pipeline.schema import REJECT_SCHEMA
 from pipeline.stage import CountedDoFn, CountedStage, Drop, Fail, count
@@ -38,7 +38,7 @@ from pipeline.write_parquet import WriteShards, prepare_output_dir, reject_sort_
 log = logging.getLogger(__name__)
 
 SHARDS, REJECTS_DIR = "shards", "rejects"
-READ_STAGE, SELECT_STAGE = "read_shards", "select"
+SELECT_STAGE = "select"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,15 +59,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = "Any other --flag is a Beam pipeline option (e.g. --runner=DataflowRunner --project=...)."
 
 
-def _parse_value(value: str) -> Any:
-    import tomllib
-
-    try:
-        return tomllib.loads(f"v = {value}")["v"]
-    except tomllib.TOMLDecodeError:
-        return value
-
-
 def load_configs(preset: str | None, path: str | None, overrides: list[str]) -> tuple[FiltersConfig, OutputConfig]:
     data = load_toml(path) if path else {}
     table = dict(data.get("filters", {}))
@@ -79,7 +70,7 @@ def load_configs(preset: str | None, path: str | None, overrides: list[str]) -> 
         name, dot, fieldname = key.partition(".")
         if not sep or not dot or not fieldname:
             raise UsageError(f"--set expects FILTER.FIELD=VALUE, got {item!r}")
-        extra.setdefault(name, {})[fieldname] = _parse_value(value)
+        extra.setdefault(name, {})[fieldname] = parse_value(value)
     if extra:
         merged = {k: dict(v) for k, v in table.get("overrides", {}).items()}
         for name, values in extra.items():
@@ -137,12 +128,6 @@ class Select(CountedDoFn):
         return row
 
 
-def _count_read(row: dict[str, Any]) -> dict[str, Any]:
-    count(READ_STAGE, "in")
-    count(READ_STAGE, "out")
-    return row
-
-
 def main(args: argparse.Namespace, extra: list[str]) -> int:
     cfg, output_cfg = load_configs(args.preset, args.config, args.set)
     unknown = [a for a in extra if not a.startswith("--")]
@@ -160,13 +145,7 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
     options = beam_options(extra, args.workers)
     start = time.monotonic()
     p = beam.Pipeline(options=options)
-    rows = (
-        p
-        | "Shards" >> beam.Create(shards)
-        | "SpreadShards" >> beam.Reshuffle()
-        | "ReadShards" >> beam.ParDo(ReadShardRows())
-        | "CountRead" >> beam.Map(_count_read)
-    )
+    rows = p | "ReadShards" >> ReadShards(shards)
     kept, rejects = rows | "Stage_select" >> CountedStage(Select(plan))
     _ = kept | "WriteShards" >> WriteShards(args.output, SHARDS, schema, output_cfg)
     _ = rejects | "WriteRejects" >> WriteShards(

@@ -30,7 +30,7 @@ import numpy as np
 from jpcorpus.errors import UsageError
 from pipeline import manifest as mf
 from pipeline.config import OutputConfig
-from pipeline.read_shards import ReadShardRows, list_shards
+from pipeline.read_shards import READ_STAGE, ReadShards, list_shards
 from pipeline.run import beam_options
 from pipeline.schema import REJECT_SCHEMA
 from pipeline.stage import CountedDoFn, CountedStage, Drop, count
@@ -39,7 +39,7 @@ from train import shard_format as sf
 
 log = logging.getLogger(__name__)
 
-READ_STAGE, TOKENIZE_STAGE = "read_shards", "tokenize"
+TOKENIZE_STAGE = "tokenize"
 REJECTS_DIR = "rejects"
 SHARD_INFO_SUFFIX = ".info.json"
 
@@ -134,12 +134,6 @@ class WriteTokenShard(beam.DoFn):
         yield info
 
 
-def _count_read(row: dict[str, Any]) -> dict[str, Any]:
-    count(READ_STAGE, "in")
-    count(READ_STAGE, "out")
-    return row
-
-
 def _key_by_shard(doc: dict[str, Any], num_docs: dict[str, int], max_docs: int) -> tuple[tuple[str, int], dict]:
     num_shards = max(1, math.ceil(num_docs[doc["split"]] / max_docs))
     index = min(int(sf.hash_unit(doc["id"], "shard") * num_shards), num_shards - 1)
@@ -148,13 +142,7 @@ def _key_by_shard(doc: dict[str, Any], num_docs: dict[str, int], max_docs: int) 
 
 def build(p: beam.Pipeline, shards: list[str], tok: dict[str, Any], output_dir: str, args: argparse.Namespace):
     dtype = sf.token_dtype(tok["vocab_size"]).str
-    docs = (
-        p
-        | "Shards" >> beam.Create(shards)
-        | "SpreadShards" >> beam.Reshuffle()
-        | "ReadShards" >> beam.ParDo(ReadShardRows(["id", "text", "source"]))
-        | "CountRead" >> beam.Map(_count_read)
-    )
+    docs = p | "ReadShards" >> ReadShards(shards, ["id", "text", "source"])
     encoded, rejects = docs | "Encode" >> CountedStage(EncodeDoc(tok["path"], dtype, args.val_fraction))
     num_docs = (
         encoded | "Splits" >> beam.Map(lambda d: d["split"]) | "CountSplits" >> beam.combiners.Count.PerElement()

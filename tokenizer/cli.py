@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from jpcorpus.config import from_dict, load_toml, replace_dotted, to_dict
+from jpcorpus.config import from_dict, load_toml, parse_overrides, replace_dotted, to_dict
 from jpcorpus.errors import UsageError
 from tokenizer.config import TokenizerTrainConfig
 
@@ -51,21 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     compare.add_argument("--json", type=Path, metavar="OUT.json")
 
 
-def _parse_override(item: str) -> tuple[str, object]:
-    import tomllib
-
-    key, sep, raw = item.partition("=")
-    if not sep:
-        raise UsageError(f"--set {item!r}: expected KEY=VALUE")
-    try:
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw  # a bare word is a string: preseg.sudachi_mode=A
-    return key, value
-
-
 def load_train_config(args: argparse.Namespace) -> TokenizerTrainConfig:
-    overrides = dict(_parse_override(s) for s in args.set)
+    overrides = parse_overrides(args.set)
     if args.vocab_size is not None:
         overrides["vocab_size"] = args.vocab_size
     try:
