@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +18,13 @@ from jpcorpus.errors import UsageError
 
 SNIPPET_CONTEXT_CHARS = 40  # each side of the match
 DEFAULT_MAX_QUERY_CHARS = 20_000  # a long eval passage fits; a pasted file by mistake does not
+MODES = ("ngram",)  # the vector engine adds "vector" and "both"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("text", help="the text to look for (exact, as pasted); '-' reads it from stdin")
     parser.add_argument("--index", required=True, type=Path, help="directory written by `jpcorpus index build`")
-    parser.add_argument("--mode", choices=["ngram"], default="ngram", help="search engine (vector: not built yet)")
+    parser.add_argument("--mode", choices=MODES, default="ngram", help="search engine")
     parser.add_argument("-k", type=int, default=3, help="occurrences to show (default 3)")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout instead of text")
     parser.add_argument(
@@ -98,8 +100,11 @@ def _iteration_line(training: dict[str, Any] | None) -> str:
     return f"Iteration: {training['first_step']:,} / {training['total_steps']:,}{also}"
 
 
-def format_text(result: dict[str, Any]) -> str:
-    lines = [f"query: {result['num_chars']} characters"]
+def format_text(full: dict[str, Any]) -> str:
+    lines = [f"query: {full['num_chars']} characters"]
+    result = full["ngram"]
+    if result is None:
+        return "\n".join(lines)
     lines.append("longest matching spans (count in corpus):")
     for s in result["spans"]:
         lines.append(f"  [{s['char_start']}:{s['char_end']}] {s['count']:>8,}  {s['text']!r}")
@@ -119,28 +124,71 @@ def format_text(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(args: argparse.Namespace, extra: list[str]) -> int:
+@dataclass(slots=True)
+class Engines:
+    """The opened search engines of one index directory, loaded once (a server keeps them for every request).
+
+    ``vector`` stays ``None`` until the vector index exists; ``prov`` is ``None`` for an index built without ``--run``.
+    """
+
+    index_dir: Path
+    ngram: Any
+    prov: Any
+    vector: Any = None
+
+    def close(self) -> None:
+        self.ngram.close()
+        if self.vector is not None and hasattr(self.vector, "close"):
+            self.vector.close()
+
+
+def open_engines(index_dir: Path, *, verify_shards: bool = True) -> Engines:
     from index import ngram, provenance
 
-    if extra:
-        raise UsageError(f"unknown arguments: {' '.join(extra)}")
-    if args.k < 1:
-        raise UsageError(f"-k must be at least 1, got {args.k}")
-    query = sys.stdin.read() if args.text == "-" else args.text
+    return Engines(
+        index_dir=index_dir,
+        ngram=ngram.NgramIndex(index_dir, verify_shards=verify_shards),
+        prov=provenance.read(index_dir),
+    )
+
+
+def check_query(query: str, max_query_chars: int = DEFAULT_MAX_QUERY_CHARS) -> None:
+    """Refuse queries no engine can answer, with a message for the user (CLI and server share it)."""
     if not query.strip():
         raise UsageError("the query is empty: give the text to search for")
-    if len(query) > args.max_query_chars:
-        raise UsageError(
-            f"the query has {len(query):,} characters, more than --max-query-chars {args.max_query_chars:,}"
-        )
-    index = ngram.NgramIndex(args.index, verify_shards=not args.no_verify)
+    if len(query) > max_query_chars:
+        raise UsageError(f"the query has {len(query):,} characters, more than --max-query-chars {max_query_chars:,}")
+
+
+def run_search(engines: Engines, query: str, mode: str, k: int) -> dict[str, Any]:
+    """One search as plain data: ``{"query", "num_chars", "mode", "ngram": {...} | None, "vector": ... | None}``.
+
+    ``ngram`` holds :func:`ngram_search`'s result (spans, located_span, hits); ``vector`` is filled by the vector
+    engine in modes ``vector`` and ``both``. Every hit has the same keys whichever engine found it.
+    """
+    if mode not in MODES:
+        raise UsageError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
+    if k < 1:
+        raise UsageError(f"-k must be at least 1, got {k}")
+    result: dict[str, Any] = {"query": query, "num_chars": len(query), "mode": mode, "ngram": None, "vector": None}
     try:
-        try:
-            result = ngram_search(index, provenance.read(args.index), query, args.k)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from exc
+        if mode in ("ngram", "both"):
+            result["ngram"] = ngram_search(engines.ngram, engines.prov, query, k)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    return result
+
+
+def main(args: argparse.Namespace, extra: list[str]) -> int:
+    if extra:
+        raise UsageError(f"unknown arguments: {' '.join(extra)}")
+    query = sys.stdin.read() if args.text == "-" else args.text
+    check_query(query, args.max_query_chars)
+    engines = open_engines(args.index, verify_shards=not args.no_verify)
+    try:
+        result = run_search(engines, query, args.mode, args.k)
     finally:
-        index.close()
+        engines.close()
     result["index"] = str(args.index)
     print(json.dumps(result, ensure_ascii=False, indent=1) if args.json else format_text(result))
     return 0

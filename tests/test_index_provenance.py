@@ -145,8 +145,8 @@ def test_search_shows_the_iteration_from_the_log(run, tmp_path, capsys):
         query = text[len(text) // 2 : len(text) // 2 + 30]
         assert cli.main(["search", query, "--index", str(index_dir), "-k", "1", "--json"]) == 0
         result = json.loads(capsys.readouterr().out)
-        assert result["located_span"] == {"text": query, "count": 1}
-        (hit,) = result["hits"]
+        assert result["ngram"]["located_span"] == {"text": query, "count": 1}
+        (hit,) = result["ngram"]["hits"]
         assert hit["doc_id"] == doc_id and hit["snippet"]["match"] == query
         assert text[hit["char_offset"] :].startswith(query)
         assert cli.main(["search", query, "--index", str(index_dir), "-k", "1"]) == 0

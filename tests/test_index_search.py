@@ -47,9 +47,9 @@ def test_json_counts_equal_brute_force(built, capsys):
         assert code == 0
         result = json.loads(out)
         expected = sum(d["text"].count(query) for d in docs)  # no overlaps possible in these three
-        assert sum(s["count"] for s in result["spans"] if s["text"] == query) == expected
-        assert len(result["hits"]) == min(5, expected)
-        for hit in result["hits"]:
+        assert sum(s["count"] for s in result["ngram"]["spans"] if s["text"] == query) == expected
+        assert len(result["ngram"]["hits"]) == min(5, expected)
+        for hit in result["ngram"]["hits"]:
             text = next(d["text"] for d in docs if d["id"] == hit["doc_id"])
             assert text[hit["char_offset"] :].startswith(query) and hit["engine"] == "ngram"
 
@@ -58,7 +58,7 @@ def test_query_from_stdin(built, capsys, monkeypatch):
     root, docs = built
     monkeypatch.setattr("sys.stdin", io.StringIO(docs[0]["text"][:15]))
     code, out, _ = search(capsys, "-", "--index", str(root / "index"), "--json")
-    assert code == 0 and json.loads(out)["located_span"]["text"] == docs[0]["text"][:15]
+    assert code == 0 and json.loads(out)["ngram"]["located_span"]["text"] == docs[0]["text"][:15]
 
 
 @pytest.mark.parametrize(
