@@ -98,16 +98,54 @@ def nested_profiles(hashes: list[np.ndarray], ns: tuple[int, ...]) -> dict[int, 
     return out
 
 
-def covered_weight(starts: np.ndarray, n: int, weights: np.ndarray) -> float:
-    """Total weight of units covered by at least one n-gram starting at a True position of ``starts``."""
-    idx = np.flatnonzero(starts)
-    if len(idx) == 0:
+def later_copy_starts(hashes: list[np.ndarray], ns: tuple[int, ...]) -> dict[int, np.ndarray]:
+    """For each n of ``ns`` (increasing): sorted start positions of n-grams identical to one that starts earlier.
+
+    One ``np.sort`` per n of ``hash << b | position`` (``b`` bits hold a position): equal hashes end up adjacent and
+    ordered by position, so every element of a run but the first is a later copy. A plain sort is several times
+    cheaper than the stable argsort this replaces, and the low bits of the polynomial hash depend on every unit
+    (its high bits barely depend on the last one), so they are the bits kept. As in :func:`nested_profiles`, a
+    longer n-gram can only repeat where its prefix (n-1)-gram repeats, so each n sorts only those positions.
+    """
+    out: dict[int, np.ndarray] = {}
+    num = len(hashes[ns[0]])
+    pos_bits = np.uint64(max(1, num.bit_length()))
+    pos_mask = np.uint64((1 << int(pos_bits)) - 1)
+    candidates: np.ndarray | None = None  # positions where the previous n-gram repeats; None = all
+    for n in ns:
+        h = hashes[n]
+        if candidates is None:
+            pos = np.arange(len(h), dtype=np.uint64)
+            values = h
+        else:
+            pos = candidates[candidates < len(h)]
+            values = h[pos.astype(np.intp)]
+        if len(values) < 2:
+            out[n] = np.zeros(0, dtype=np.intp)
+            candidates = np.zeros(0, dtype=np.uint64)
+            continue
+        keys = np.sort((values << pos_bits) | pos)
+        key_hash = keys >> pos_bits
+        same = key_hash[1:] == key_hash[:-1]  # same[i]: sorted element i+1 copies element i's n-gram
+        positions = keys & pos_mask
+        out[n] = np.sort(positions[1:][same]).astype(np.intp)
+        in_run = np.zeros(len(keys), dtype=bool)
+        in_run[1:] = same
+        in_run[:-1] |= same
+        candidates = np.sort(positions[in_run])
+    return out
+
+
+def covered_weight(starts: np.ndarray, n: int, cum_weights: np.ndarray) -> float:
+    """Total weight of units covered by at least one n-gram starting at the sorted positions ``starts``.
+
+    ``cum_weights`` is ``[0, w0, w0+w1, ...]``. The union of [i, i+n) over sorted starts: each interval counts up
+    to the next start (n-gram starts are at most len - n, so no interval runs past the text).
+    """
+    if len(starts) == 0:
         return 0.0
-    # the union of [i, i+n) over sorted starts: each interval counts up to the next start (n-gram starts are at
-    # most len - n, so no interval runs past the text)
-    ends = np.minimum(idx + n, np.append(idx[1:], idx[-1] + n))
-    cum = np.concatenate(([0], np.cumsum(weights)))
-    return float((cum[ends] - cum[idx]).sum())
+    ends = np.minimum(starts + n, np.append(starts[1:], starts[-1] + n))
+    return float((cum_weights[ends] - cum_weights[starts]).sum())
 
 
 def _duplicates(items: Sequence[str]) -> tuple[int, int]:
@@ -189,11 +227,12 @@ class GopherRepetition(Filter):
         }
         if self.unit == "char":
             ids = code_points(value)
-            weights = np.ones(len(ids), dtype=np.int64)
+            cum_weights = np.arange(len(ids) + 1)
         else:
             from filters.words import word_ids
 
             ids, weights = word_ids(value)
+            cum_weights = np.concatenate(([0], np.cumsum(weights)))
         hashes = ngram_hashes(ids, max(_DUP_NS))
         for n in _TOP_NS:
             # characters of the most frequent n-gram times its count (for words: its first occurrence's length)
@@ -202,8 +241,11 @@ class GopherRepetition(Filter):
             else:
                 top_chars = _top_chars_words(hashes[n], weights, n)
             out[f"top_{n}gram_char_frac"] = ratio(top_chars, num_chars)
-        for n, prof in nested_profiles(hashes, _DUP_NS).items():
-            out[f"dup_{n}gram_char_frac"] = ratio(covered_weight(prof.later_copy, n, weights), num_chars)
+        if len(ids) >= _DUP_NS[0]:
+            for n, starts in later_copy_starts(hashes, _DUP_NS).items():
+                out[f"dup_{n}gram_char_frac"] = ratio(covered_weight(starts, n, cum_weights), num_chars)
+        else:
+            out.update({f"dup_{n}gram_char_frac": 0.0 for n in _DUP_NS})
         return out
 
 
