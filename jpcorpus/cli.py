@@ -27,7 +27,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("train.generate", "sample text from a training checkpoint with its tokenizer"),
     "plot-loss": ("train.plot", "draw a training run's loss curve (metrics.jsonl) to a PNG"),
     "export-hf": ("train.export_hf", "training checkpoint -> Hugging Face Llama (config.json + safetensors)"),
-    "index": ("index.cli", "exact n-gram index over shards, joined to a training run's provenance log (no Beam)"),
+    "index": ("index.cli", "exact n-gram + dense vector index over shards, joined to a training run's provenance"),
     "search": ("index.search", "where a text occurs in the corpus and at which training step it was seen"),
     "contamination": ("index.contamination", "longest corpus overlap per eval item; was it trained on?"),
 }
