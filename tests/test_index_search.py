@@ -20,7 +20,9 @@ def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("search")
     docs = aozora_documents()[:60]
     write_shards(root, docs, num_shards=2)
-    assert cli.main(["index", "build", "--shards", str(root / "shards"), "--output", str(root / "index")]) == 0
+    # n-gram part only: the vector engine has its own tests (test_index_vector.py); embedding costs ~0.25 s a passage.
+    argv = ["index", "build", "--shards", str(root / "shards"), "--output", str(root / "index"), "--no-vector"]
+    assert cli.main(argv) == 0
     return root, docs
 
 
@@ -81,7 +83,8 @@ def test_missing_index_and_changed_shards_exit_2(built, capsys, tmp_path):
     code, _, err = search(capsys, "の", "--index", str(tmp_path / "missing"))
     assert code == 2 and "does not exist" in err
     write_shards(tmp_path, docs[:10], num_shards=1)
-    assert cli.main(["index", "build", "--shards", str(tmp_path / "shards"), "--output", str(tmp_path / "i")]) == 0
+    argv = ["index", "build", "--shards", str(tmp_path / "shards"), "--output", str(tmp_path / "i"), "--no-vector"]
+    assert cli.main(argv) == 0
     shard = next((tmp_path / "shards").glob("*.parquet"))
     rows = pq.read_table(shard).to_pylist()[:-1]
     pq.write_table(pa.Table.from_pylist(rows, schema=doc_schema()), shard)
@@ -97,3 +100,13 @@ def test_index_build_bad_input_exit_2(tmp_path, capsys):
     argv = ["index", "build", "--shards", str(tmp_path), "--output", str(tmp_path / "i"), "--run", str(tmp_path)]
     assert cli.main(argv) == 2
     assert "not a training run" in capsys.readouterr().err
+
+
+def test_index_without_vector_part_defaults_to_ngram_and_refuses_vector_modes(built, capsys):
+    root, docs = built
+    code, out, _ = search(capsys, docs[0]["text"][:10], "--index", str(root / "index"), "--json")
+    result = json.loads(out)
+    assert code == 0 and result["mode"] == "ngram" and result["vector"] is None and result["ngram"]["hits"]
+    for mode in ("vector", "both"):
+        code, _, err = search(capsys, docs[0]["text"][:10], "--index", str(root / "index"), "--mode", mode)
+        assert code == 2 and "has no vector part (built with --no-vector)" in err
