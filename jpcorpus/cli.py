@@ -30,6 +30,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "index": ("index.cli", "exact n-gram + dense vector index over shards, joined to a training run's provenance"),
     "search": ("index.search", "where a text occurs in the corpus and at which training step it was seen"),
     "contamination": ("index.contamination", "longest corpus overlap per eval item; was it trained on?"),
+    "serve": ("index.serve", "the search as a web page on localhost: n-gram and vector engines side by side"),
 }
 
 
