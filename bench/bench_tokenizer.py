@@ -6,9 +6,11 @@ merge), records wall time and peak RSS of each training run (each in its own pro
 measures everything with ``jpcorpus tokenizer compare`` on text none of the models trained on. Prints the
 trade-off table (Japanese chars/token against UD word-boundary F1) and the wrapper-overhead figures.
 
-    .venv/bin/python bench/bench_tokenizer.py --out /tmp/tokbench --vocab-size 50000 --max-mb 15
+    make demo-build   # the demo pipeline's Japanese shards (jawiki sample + web pages) join Aozora for training
+    nice -n 10 .venv/bin/python bench/bench_tokenizer.py --out /tmp/tokbench --vocab-size 50000 --max-mb 25
 
-Nothing here is asserted; the figures go in the closing note of issue 6.
+Writes bench/results/tokenizer_tradeoff.png (the curve) and tokenizer_bench.json. Nothing here is asserted; the
+figures go in docs/tokenizer.md and the closing note of issue 6.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import resource
 import subprocess
 import sys
 import time
@@ -30,14 +33,22 @@ BASELINES = {
     "cl100k": DATA / "tokenizers_other" / "cl100k_base.tiktoken",
     "o200k": DATA / "tokenizers_other" / "o200k_base.tiktoken",
 }
-# name -> --set overrides; the default config (configs/tokenizer_default.toml) is the base.
+# name -> --set overrides; the default config (configs/tokenizer_default.toml) is the base, so every recipe
+# spells out what it changes. Together they are the points of the trade-off curve in docs/tokenizer.md.
+PL = "per_language.enabled"
 RECIPES: dict[str, list[str]] = {
-    "plain": ["preseg.analyzer=none"],
-    "sudachiA": ["preseg.sudachi_mode=A"],
-    "sudachiB": ["preseg.sudachi_mode=B"],
-    "sudachiC": ["preseg.sudachi_mode=C"],
-    "perlang-B": ["preseg.sudachi_mode=B", "per_language.enabled=true"],
+    "plain": ["preseg.analyzer=none", f"{PL}=false"],
+    "sudachiA": ["preseg.sudachi_mode=A", "preseg.join=[]", f"{PL}=false"],
+    "sudachiB": ["preseg.sudachi_mode=B", "preseg.join=[]", f"{PL}=false"],
+    "sudachiA+aux": ["preseg.sudachi_mode=A", 'preseg.join=["aux"]', f"{PL}=false"],
+    "perlang-A-sp-seed": ["preseg.sudachi_mode=A", "preseg.join=[]", "preseg.seed_from_chunks=false", f"{PL}=true"],
+    "perlang-A": ["preseg.sudachi_mode=A", "preseg.join=[]", f"{PL}=true"],
+    "perlang-B": ["preseg.sudachi_mode=B", "preseg.join=[]", f"{PL}=true"],
+    "perlang-A+aux": ["preseg.sudachi_mode=A", 'preseg.join=["aux"]', f"{PL}=true"],
+    "perlang-A+aux+stem+part": ["preseg.sudachi_mode=A", 'preseg.join=["aux","stem","particles"]', f"{PL}=true"],
+    "default": [],
 }
+DEFAULT_JA_EXTRA = REPO / "demo-out" / "shards"  # `make demo-build`: jawiki sample + web pages, Japanese only
 
 
 def _held_out(key: str, percent: int) -> bool:
@@ -81,22 +92,58 @@ def build_split(out: Path) -> dict[str, Path]:
     }
 
 
-def train(out: Path, name: str, overrides: list[str], vocab_size: int, max_mb: float) -> dict:
+def train(out: Path, name: str, overrides: list[str], vocab_size: int, max_mb: float, ja_extra: list[Path]) -> dict:
     split = out / "split" / "train"
     prefix = out / "models" / name
     cmd = [
         sys.executable, "-m", "jpcorpus", "tokenizer", "train",
-        "--input", f"ja={split / 'aozora'}", f"en={split / 'english.txt'}", f"code={split / 'code.jsonl'}",
+        "--input", f"ja={split / 'aozora'}", *(f"ja={p}" for p in ja_extra),
+        f"en={split / 'english.txt'}", f"code={split / 'code.jsonl'}",
         "--output", str(prefix), "--config", str(REPO / "configs" / "tokenizer_default.toml"),
         "--vocab-size", str(vocab_size), "--set", f"sampling.max_bytes={int(max_mb * 1e6)}",
     ]  # fmt: skip
     for o in overrides:
         cmd += ["--set", o]
     t0 = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(cmd, check=True, cwd=REPO)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     card = json.loads(Path(f"{prefix}.card.json").read_text(encoding="utf-8"))
     card["wall_s"] = time.perf_counter() - t0
+    # CPU seconds of the training process: comparable across runs on a box shared with other jobs.
+    card["cpu_s"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     return card
+
+
+def plot_tradeoff(points: list[dict], path: Path) -> None:
+    """Japanese compression (vs llm-jp v2.1) against UD-GSD word-boundary F1, the issue's target box shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    base = next(p for p in points if p["name"] == "llmjp-v2.1")
+    ax.fill_between([base["gsd_f1"], 0.96], 10, 40, color="#dff0d8", label="target: F1 >= v2.1 and ja >= +10%")
+    for p in points:
+        ours = p["kind"] == "ours"
+        ax.scatter(p["gsd_f1"], p["ja_vs_v21_pct"], s=60 if ours else 40, marker="o" if ours else "s",
+                   color="#d62728" if p["name"] == "default" else ("#1f77b4" if ours else "#7f7f7f"))  # fmt: skip
+        ax.annotate(
+            p["name"], (p["gsd_f1"], p["ja_vs_v21_pct"]), textcoords="offset points", xytext=(5, 4), fontsize=8
+        )
+    ax.axhline(10, color="#2ca02c", lw=0.8, ls="--")
+    ax.axvline(base["gsd_f1"], color="#2ca02c", lw=0.8, ls="--")
+    ax.set_xlabel("UD Japanese-GSD dev word-boundary F1 (higher is better)")
+    ax.set_ylabel("Japanese chars/token vs llm-jp v2.1, % (Aozora held out + GSD dev)")
+    ax.set_title("Japanese compression against word-boundary F1 at <= 50,570 pieces")
+    ax.set_xlim(min(p["gsd_f1"] for p in points) - 0.02, 0.96)
+    ax.set_ylim(min(p["ja_vs_v21_pct"] for p in points) - 5, max(p["ja_vs_v21_pct"] for p in points) + 5)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def wrapper_overhead(model: Path, texts: list[str]) -> dict:
@@ -128,10 +175,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--vocab-size", type=int, default=50000)
-    parser.add_argument("--max-mb", type=float, default=15.0, help="training text in MB")
+    parser.add_argument("--max-mb", type=float, default=25.0, help="training text in MB")
     parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
     parser.add_argument("--max-chars", type=int, default=600_000, help="chars per eval set")
+    parser.add_argument(
+        "--ja-extra", type=Path, nargs="*", default=[DEFAULT_JA_EXTRA],
+        help="more Japanese training text (default: the demo pipeline's shards; none: Aozora only)",
+    )  # fmt: skip
+    parser.add_argument("--results", type=Path, default=REPO / "bench" / "results",
+                        help="where tokenizer_tradeoff.png and tokenizer_bench.json go")  # fmt: skip
     args = parser.parse_args()
+    for p in args.ja_extra:
+        if not p.exists():
+            sys.exit(f"{p} not found: run `make demo-build` first, or pass --ja-extra with no paths for Aozora only")
     args.out.mkdir(parents=True, exist_ok=True)
     sys.path.insert(0, str(REPO))
     evals = build_split(args.out)
@@ -140,11 +196,13 @@ def main() -> None:
         if Path(args.out / "models" / f"{name}.card.json").exists():
             card = json.loads((args.out / "models" / f"{name}.card.json").read_text(encoding="utf-8"))
             card.setdefault("wall_s", float("nan"))
+            card.setdefault("cpu_s", float("nan"))
         else:
-            card = train(args.out, name, RECIPES[name], args.vocab_size, args.max_mb)
+            card = train(args.out, name, RECIPES[name], args.vocab_size, args.max_mb, args.ja_extra)
         cards[name] = card
         print(f"{name}: {card['vocab_size']} pieces, train {card['timings_s']['train_s']:.0f} s, "
-              f"total {card['wall_s']:.0f} s, peak RSS {card['peak_rss_mb']:.0f} MB", flush=True)  # fmt: skip
+              f"total {card['wall_s']:.0f} s wall / {card['cpu_s']:.0f} s CPU, peak RSS {card['peak_rss_mb']:.0f} MB",
+              flush=True)  # fmt: skip
 
     from tokenizer.compare import compare, load_text_set
     from tokenizer.loaders import load_tokenizer
@@ -160,27 +218,48 @@ def main() -> None:
 
     rows = {(r.tokenizer, r.text_set): r.row() for r in comparison.results}
     base = "llmjp-v2.1"
+    ja_base = (rows[(base, "aozora")]["chars_per_token"] + rows[(base, "ud_gsd")]["chars_per_token"]) / 2
     print("\ntrade-off: Japanese compression against UD word-boundary F1 (targets vs llmjp-v2.1)")
-    print(f"{'tokenizer':12} {'vocab':>7} {'aozora c/t':>10} {'gsd c/t':>8} {'vs v2.1':>8} {'gsd F1':>7} "
-          f"{'en c/t':>7} {'code c/t':>8}")  # fmt: skip
+    print(f"{'tokenizer':24} {'vocab':>7} {'aozora':>7} {'gsd':>6} {'vs v2.1':>8} {'P':>6} {'R':>6} {'F1':>6} "
+          f"{'en':>6} {'code':>6}  (chars/token; P/R/F1: UD-GSD dev word boundaries)")  # fmt: skip
+    points = []
     for tok in tokenizers:
         a, g = rows[(tok.name, "aozora")], rows[(tok.name, "ud_gsd")]
         e, c = rows[(tok.name, "english")], rows[(tok.name, "code")]
         ja = (a["chars_per_token"] + g["chars_per_token"]) / 2
-        ja_base = (rows[(base, "aozora")]["chars_per_token"] + rows[(base, "ud_gsd")]["chars_per_token"]) / 2
-        print(f"{tok.name:12} {tok.vocab_size:>7} {a['chars_per_token']:>10.3f} {g['chars_per_token']:>8.3f} "
-              f"{100 * (ja / ja_base - 1):>+7.1f}% {g['boundary_f1']:>7.3f} {e['chars_per_token']:>7.3f} "
-              f"{c['chars_per_token']:>8.3f}")  # fmt: skip
+        point = {
+            "name": tok.name,
+            "kind": "ours" if tok.name in cards else "baseline",
+            "vocab_size": tok.vocab_size,
+            "aozora_chars_per_token": a["chars_per_token"],
+            "gsd_chars_per_token": g["chars_per_token"],
+            "ja_vs_v21_pct": 100 * (ja / ja_base - 1),
+            "gsd_precision": g["boundary_precision"],
+            "gsd_recall": g["boundary_recall"],
+            "gsd_f1": g["boundary_f1"],
+            "en_chars_per_token": e["chars_per_token"],
+            "code_chars_per_token": c["chars_per_token"],
+        }
+        if tok.name in cards:
+            card = cards[tok.name]
+            point.update(recipe=RECIPES[tok.name], wall_s=card["wall_s"], cpu_s=card["cpu_s"],
+                         peak_rss_mb=card["peak_rss_mb"], timings_s=card["timings_s"])  # fmt: skip
+        points.append(point)
+        print(f"{tok.name:24} {tok.vocab_size:>7} {point['aozora_chars_per_token']:>7.3f} "
+              f"{point['gsd_chars_per_token']:>6.3f} {point['ja_vs_v21_pct']:>+7.1f}% {point['gsd_precision']:>6.3f} "
+              f"{point['gsd_recall']:>6.3f} {point['gsd_f1']:>6.3f} {point['en_chars_per_token']:>6.3f} "
+              f"{point['code_chars_per_token']:>6.3f}")  # fmt: skip
     eval_texts = sets[0].docs[:300] + sets[2].docs[:100]
-    overhead = {n: wrapper_overhead(args.out / "models" / f"{n}.model", eval_texts) for n in args.recipes[:1]}
+    first = "default" if "default" in args.recipes else args.recipes[0]
+    overhead = {first: wrapper_overhead(args.out / "models" / f"{first}.model", eval_texts)}
     print("\nencode throughput, tokens/s on one core:", json.dumps(overhead, indent=1))
-    summary = {
-        "cards": {
-            n: {k: c[k] for k in ("vocab_size", "timings_s", "peak_rss_mb", "wall_s")} for n, c in cards.items()
-        },
-        "overhead": overhead,
-    }
+    summary = {"max_mb": args.max_mb, "ja_extra": [str(p) for p in args.ja_extra], "points": points,
+               "overhead": overhead}  # fmt: skip
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    args.results.mkdir(parents=True, exist_ok=True)
+    plot_tradeoff(points, args.results / "tokenizer_tradeoff.png")
+    (args.results / "tokenizer_bench.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    print(f"wrote {args.results / 'tokenizer_tradeoff.png'} and tokenizer_bench.json")
 
 
 if __name__ == "__main__":

@@ -297,3 +297,72 @@ def test_sampling_does_not_depend_on_where_the_corpus_lives() -> None:
     ]
     assert draws[0::2] == draws[1::2]
     assert 60 < sum(draws[0::2]) < 140  # still a fair coin
+
+
+# --- pre-segmentation join rules and the chunk seed (issue 6: boundary-aware, not boundary-bound) -------------
+def test_join_rules_open_only_function_chains() -> None:
+    from tokenizer.train import SudachiSegmenter
+
+    sentence = "東京都に住んでいる人々はそう考えていなかったのである。"
+
+    def cut(join: tuple[str, ...]) -> list[str]:
+        return SudachiSegmenter("A", join)(sentence).split(PRESEG_DELIMITER)
+
+    closed = cut(())
+    assert closed == "東京 都 に 住ん で いる 人々 は そう 考え て い なかっ た の で ある 。".split()
+    # aux: only the inflection chains after a stem fuse; content words and particles stay apart.
+    assert cut(("aux",)) == "東京 都 に 住ん でいる 人々 は そう 考え ていなかった の である 。".split()
+    # stem: the verb joins its chain too.
+    assert cut(("aux", "stem")) == "東京 都 に 住んでいる 人々 は そう 考えていなかった の である 。".split()
+    assert SudachiSegmenter("A", ("particles",))("京都では雪が降る").split(PRESEG_DELIMITER) == [
+        "京都",
+        "では",
+        "雪",
+        "が",
+        "降る",
+    ]
+    # On real held-out text the chunks still concatenate to the input, and each join only removes boundaries.
+    text = strip_aozora(HELDOUT.read_text(encoding="utf-8"))
+    for line in [x for x in text.split("\n") if x.strip()][:40]:
+        a, b = SudachiSegmenter("A")(line), SudachiSegmenter("A", ("aux",))(line)
+        assert a.replace(PRESEG_DELIMITER, "") == b.replace(PRESEG_DELIMITER, "") == line
+        assert b.count(PRESEG_DELIMITER) <= a.count(PRESEG_DELIMITER)
+
+
+def test_chunk_seed_counts_substrings_by_chunk_frequency() -> None:
+    from tokenizer.train import chunk_seed_pieces
+
+    d = PRESEG_DELIMITER
+    sentences = [f"東京{d}に{d}住んで{d}いる", f"東京{d}へ abc", "2024年"]
+    seeds = dict(chunk_seed_pieces(sentences, max_piece_length=8, max_pieces=100))
+    # Counted by hand: 東京 is a chunk twice; 京 occurs in those two chunks; 住んで once.
+    assert seeds["東京"] == 2 and seeds["京"] == 2 and seeds["住んで"] == 1 and seeds["abc"] == 1
+    # Nothing across a delimiter or a space, no multi-digit or ASCII+kanji piece (SentencePiece would reject them).
+    assert "京に" not in seeds and "へ abc" not in seeds and "2024年" not in seeds and "4年" not in seeds
+    assert seeds["2"] == 2 and seeds["年"] == 1
+    ranked = chunk_seed_pieces(sentences, max_piece_length=8, max_pieces=3)
+    assert [p for p, _ in ranked] == ["東京", "abc", "住んで"]  # frequency x length (4, 3, 3), ties by piece
+
+
+def test_chunk_seed_lets_presegmented_japanese_reach_its_size(tmp_path: Path) -> None:
+    """SentencePiece's own seed misses whole morphemes of pre-segmented text; the chunk seed does not."""
+    sizes = {}
+    for seed in (False, True):
+        cfg = TokenizerTrainConfig(
+            **{
+                **_fields(SMALL),
+                "vocab_size": 2500,
+                "preseg": PresegConfig(analyzer="sudachi", sudachi_mode="A", seed_from_chunks=seed),
+                "per_language": PerLanguageConfig(
+                    enabled=True, vocab_sizes={"ja": 2200, "code": 600}, max_piece_lengths={"ja": 8, "code": 16}
+                ),
+                "sampling": SamplingConfig(max_bytes=300_000, group_ratios={"ja": 0.8, "code": 0.2}),
+            }
+        )
+        card = train_tokenizer([TextInput(AOZORA, "ja"), TextInput(CODE, "code")], tmp_path / f"s{seed}", cfg)
+        proto = load_model_proto(tmp_path / f"s{seed}.model")
+        sizes[seed] = sum(p.type == NORMAL and any("\u3040" <= c <= "\u9fff" for c in p.piece) for p in proto.pieces)
+        assert card["options"]["preseg"]["seed_from_chunks"] is seed
+    # Measured: 1,138 Japanese pieces without the seed (merged vocabulary 746 short of 2,500), 1,885 with it.
+    assert sizes[False] < 1400 < 1800 < sizes[True], sizes
+    assert card["vocab_size"] == 2500

@@ -13,7 +13,9 @@ import json
 import logging
 import math
 import os
+import re
 import resource
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -67,17 +69,51 @@ class Corpus:
             assert g.num_docs == g.num_sampled + g.num_not_drawn + g.num_over_budget, (name, g)
 
 
-class SudachiSegmenter:
-    """Joins Sudachi morphemes of a sentence with PRESEG_DELIMITER (the surfaces concatenate to the input)."""
+def _is_function_morpheme(pos: tuple[str, ...], surface: str) -> bool:
+    """Auxiliary verb, conjunctive て/で, or a bound (非自立可能) verb/adjective: the links of an inflection chain."""
+    if pos[0] == "助動詞":
+        return True
+    if pos[0] == "助詞":
+        return pos[1] == "接続助詞" and surface in ("て", "で")
+    return pos[0] in ("動詞", "形容詞") and pos[1] == "非自立可能"
 
-    def __init__(self, mode: str) -> None:
+
+def _joined(rules: frozenset[str], left: tuple[tuple[str, ...], str], right: tuple[tuple[str, ...], str]) -> bool:
+    """True when the boundary between two (part of speech, surface) morphemes stays open under ``rules``."""
+    left_fn, right_fn = _is_function_morpheme(*left), _is_function_morpheme(*right)
+    if "aux" in rules and left_fn and right_fn:
+        return True
+    if "stem" in rules and right_fn and left[0][0] in ("動詞", "形容詞", "助動詞"):
+        return True
+    return "particles" in rules and left[0][0] == "助詞" and right[0][0] == "助詞"
+
+
+class SudachiSegmenter:
+    """Joins Sudachi morphemes of a sentence with PRESEG_DELIMITER (the surfaces concatenate to the input).
+
+    Boundaries that a ``join`` rule (config.JOIN_RULES) opens get no delimiter, so pieces may span them.
+    """
+
+    def __init__(self, mode: str, join: Iterable[str] = ()) -> None:
         from sudachipy import Dictionary, SplitMode
 
         self._tokenizer = Dictionary(dict="core").tokenizer()
         self._mode = getattr(SplitMode, mode)
+        self._join = frozenset(join)
 
     def __call__(self, sentence: str) -> str:
-        return PRESEG_DELIMITER.join(m.surface() for m in self._tokenizer.tokenize(sentence, self._mode))
+        morphemes = self._tokenizer.tokenize(sentence, self._mode)
+        if not self._join:
+            return PRESEG_DELIMITER.join(m.surface() for m in morphemes)
+        parts: list[str] = []
+        prev = None
+        for m in morphemes:
+            cur = (m.part_of_speech(), m.surface())
+            if prev is not None and not _joined(self._join, prev, cur):
+                parts.append(PRESEG_DELIMITER)
+            parts.append(cur[1])
+            prev = cur
+        return "".join(parts)
 
 
 def collect_corpus(inputs: list[TextInput], config: TokenizerTrainConfig) -> Corpus:
@@ -118,7 +154,7 @@ def collect_corpus(inputs: list[TextInput], config: TokenizerTrainConfig) -> Cor
 
     segmenter = None
     if config.preseg.analyzer == "sudachi" and set(config.preseg.groups) & set(groups):
-        segmenter = SudachiSegmenter(config.preseg.sudachi_mode)
+        segmenter = SudachiSegmenter(config.preseg.sudachi_mode, config.preseg.join)
 
     # Pass 2: draw documents and cut them into sentences.
     sentences: dict[str, list[str]] = {g: [] for g in groups}
@@ -279,6 +315,38 @@ def _merge_and_reestimate(group_models: dict[str, bytes], sentences: list[str], 
     return merged.SerializeToString()
 
 
+def chunk_seed_pieces(sentences: Iterable[str], *, max_piece_length: int, max_pieces: int) -> list[tuple[str, int]]:
+    """Seed candidates for the unigram trainer: substrings of the pre-segmented chunks with their frequency.
+
+    Chunks are the text between PRESEG_DELIMITERs (and whitespace); a substring's frequency is the sum of the
+    frequencies of the chunks holding it. Only substrings SentencePiece itself could propose are kept: no
+    whitespace, digits alone (split_digits), and no mix of ASCII with other characters (split_by_unicode_script).
+    Ranked like SentencePiece ranks its seeds (frequency x length), best ``max_pieces`` kept.
+    """
+    chunks: Counter[str] = Counter()
+    for sentence in sentences:
+        chunks.update(w for w in _WHITESPACE_OR_DELIMITER.split(sentence) if w)
+    substrings: Counter[str] = Counter()
+    for chunk, freq in chunks.items():
+        n = len(chunk)
+        for i in range(n):
+            for j in range(i + 1, min(n, i + max_piece_length) + 1):
+                substrings[chunk[i:j]] += freq
+    valid = [(piece, freq) for piece, freq in substrings.items() if _seed_candidate(piece)]
+    valid.sort(key=lambda pf: (-pf[1] * len(pf[0]), pf[0]))
+    return valid[:max_pieces]
+
+
+def _seed_candidate(piece: str) -> bool:
+    if len(piece) == 1:
+        return True
+    return not any(c.isdigit() for c in piece) and (piece.isascii() or not _HAS_ASCII.search(piece))
+
+
+_WHITESPACE_OR_DELIMITER = re.compile(rf"[\s{PRESEG_DELIMITER}]+")
+_HAS_ASCII = re.compile(r"[\x00-\x7f]")
+
+
 def _strip_delimiter(sentences: Iterable[str]) -> Iterator[str]:
     for s in sentences:
         yield s.replace(PRESEG_DELIMITER, "")
@@ -323,7 +391,18 @@ def train_tokenizer(inputs: list[TextInput], output_prefix: str | Path, config: 
             # the merge fill the rest from the other groups instead of failing.
             options["hard_vocab_limit"] = False
             logger.info("training the %s vocabulary (%d pieces)", g, options["vocab_size"])
-            group_models[g] = _run_sentencepiece(corpus.sentences[g], options, what=f"group {g} of {what}")
+            with tempfile.TemporaryDirectory(prefix="jpcorpus-seed-") as tmp:
+                if config.preseg.seed_from_chunks and config.preseg.analyzer != "none" and g in config.preseg.groups:
+                    seeds = chunk_seed_pieces(
+                        corpus.sentences[g],
+                        max_piece_length=options["max_sentencepiece_length"],
+                        max_pieces=config.seed_sentencepiece_size,
+                    )
+                    seed_path = Path(tmp) / "seed.tsv"
+                    seed_path.write_text("".join(f"{p}\t{f}\n" for p, f in seeds), encoding="utf-8")
+                    options["seed_sentencepieces_file"] = str(seed_path)
+                    logger.info("group %s: %d seed pieces from pre-segmented chunks", g, len(seeds))
+                group_models[g] = _run_sentencepiece(corpus.sentences[g], options, what=f"group {g} of {what}")
         timings["train_groups_s"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         mixed = [s for g in corpus.sentences for s in corpus.sentences[g]]
