@@ -5,12 +5,14 @@ Also home of the keep rule every dedup stage shares (:func:`keep_rank`, :class:`
 1. the highest ``keep_score_field`` value (when configured; documents without a numeric value rank after those
    with one),
 2. then the earliest ``crawl_date`` (ISO 8601 strings compared as given; documents without a date rank last),
-3. then the smallest ``id``, then ``source_ref``, then ``text`` — a total order, so the choice never depends on
-   the runner, the worker count or the input order.
+3. then the smallest ``id``, then ``source_ref``, then the blake2b-128 digest of ``text`` — a total order on
+   distinct records, so the choice never depends on the runner, the worker count or the input order. The digest
+   (not the text) keeps the rank small enough to travel through the MinHash stage's shuffles without the text.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from collections.abc import Iterable
@@ -40,8 +42,15 @@ def keep_rank(doc: dict[str, Any], score_field: str) -> tuple:
         (0, crawl_date) if crawl_date else (1, ""),
         doc.get("id") or "",
         doc.get("source_ref") or "",
-        doc.get("text") if isinstance(doc.get("text"), str) else "",
+        text_digest(doc.get("text")),
     )
+
+
+def text_digest(text: Any) -> bytes:
+    """Last tie-break of the keep rule: 16-byte blake2b of the raw text (empty for a non-string)."""
+    if not isinstance(text, str):
+        return b""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 def member_size(doc: dict[str, Any]) -> int:

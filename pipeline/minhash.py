@@ -200,17 +200,32 @@ def band_keys(sigs: np.ndarray, num_bands: int, rows: int) -> list[list[bytes]]:
     return [[prefixes[i] + acc[d, i].tobytes() for i in range(num_bands)] for d in range(num_docs)]
 
 
+def sorted_unique(hashes: np.ndarray) -> np.ndarray:
+    """``np.unique(hashes)`` for a 1-D uint64 array, ~10x faster: numpy 2.4's ``unique`` goes through a hash table
+    and then sorts anyway (~370 us for 2,000 shingles against ~35 us for one sort and a mask)."""
+    ordered = np.sort(hashes)
+    if len(ordered) < 2:
+        return ordered
+    first = np.empty(len(ordered), dtype=bool)
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    return ordered[first]
+
+
 def unique_shingles(normalized: str, ngram_chars: int) -> np.ndarray:
     """Sorted distinct shingle hashes of one normalised text (the set whose Jaccard verification computes)."""
     hashes, _ = shingle_hashes([normalized], ngram_chars)
-    return np.unique(hashes)
+    return sorted_unique(hashes)
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:
     """Jaccard similarity of two sorted distinct hash arrays; two empty sets are identical (1.0)."""
-    if len(a) == 0 and len(b) == 0:
-        return 1.0
-    inter = len(np.intersect1d(a, b, assume_unique=True))
+    if len(a) == 0 or len(b) == 0:
+        return 1.0 if len(a) == len(b) else 0.0
+    # Binary search of b's hashes in a: half the cost of np.intersect1d's concatenate-and-sort.
+    where = np.searchsorted(a, b)
+    where[where == len(a)] = 0
+    inter = int(np.count_nonzero(a[where] == b))
     return inter / (len(a) + len(b) - inter)
 
 
