@@ -34,7 +34,7 @@ from pipeline import manifest as mf
 from pipeline.config import OutputConfig
 from pipeline.read_shards import READ_STAGE, iter_shard_rows
 from pipeline.schema import REJECT_SCHEMA
-from pipeline.stage import REJECTS, CountedDoFn, CountedStage, Drop, count, reject_row
+from pipeline.stage import REJECTS, CountedDoFn, CountedStage, Drop, LogProgress, count, reject_row
 from pipeline.write_parquet import WriteShards, reject_sort_key
 
 log = logging.getLogger(__name__)
@@ -163,6 +163,7 @@ def expand_pipeline(
             REJECTS, main="parts"
         )
     )
+    _ = embedded.parts | "Progress" >> beam.ParDo(LogProgress("embedded batches"))
     _ = (
         (chunk_rejects, embedded[REJECTS])
         | "AllRejects" >> beam.Flatten()
