@@ -285,6 +285,9 @@ def test_default_config_file_loads() -> None:
         TokenizerTrainConfig, load_toml(Path(__file__).parent.parent / "configs" / "tokenizer_default.toml")
     )
     assert cfg.vocab_size == 50000 and cfg.preseg.analyzer == "sudachi" and cfg.control_symbols == ("<|endoftext|>",)
+    # The recipe the issue-6 benchmark chose (docs/tokenizer.md): per-language, Sudachi A, inflection chains open.
+    assert cfg.preseg.sudachi_mode == "A" and cfg.preseg.join == ("aux",) and cfg.preseg.seed_from_chunks
+    assert cfg.per_language.enabled and cfg.per_language.vocab_sizes == {"ja": 36000, "en": 9000, "code": 6000}
 
 
 def test_sampling_does_not_depend_on_where_the_corpus_lives() -> None:
