@@ -307,6 +307,7 @@ class VectorIndex:
             )
         self.method = search
         self._ann: Any = None
+        self._vectors_f32: np.ndarray | None = None
         self._embedder: Embedder | None = None
         self._lock = threading.Lock()  # a server calls from several threads; the C engine is not re-entrant
         cols = {n: self.passages.column(n).to_numpy() for n in ("doc_index", "chunk", "char_start", "char_end")}
@@ -366,10 +367,16 @@ class VectorIndex:
         k = min(k, self.num_passages)
         q = np.asarray(vec, dtype=np.float32)
         if self.uses_exact(method):
-            scores = np.empty(self.num_passages, dtype=np.float32)
-            block = 1 << 16
-            for lo in range(0, self.num_passages, block):
-                scores[lo : lo + block] = np.asarray(self.vectors[lo : lo + block], dtype=np.float32) @ q
+            if self.num_passages <= EXACT_MAX_PASSAGES:
+                if self._vectors_f32 is None:
+                    # Converting float16 costs more than the product itself: keep a float32 copy (<= 30 MB).
+                    self._vectors_f32 = np.asarray(self.vectors, dtype=np.float32)
+                scores = self._vectors_f32 @ q
+            else:
+                scores = np.empty(self.num_passages, dtype=np.float32)
+                block = 1 << 16
+                for lo in range(0, self.num_passages, block):
+                    scores[lo : lo + block] = np.asarray(self.vectors[lo : lo + block], dtype=np.float32) @ q
             top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
             # argpartition's cut is arbitrary among equal scores: take every row tied with the k-th.
             rows = np.flatnonzero(scores >= scores[top].min())
@@ -393,4 +400,5 @@ class VectorIndex:
 
     def close(self) -> None:
         self._ann = None
+        self._vectors_f32 = None
         self.vectors = None
