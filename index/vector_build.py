@@ -208,7 +208,7 @@ def build(
 
     cfg = cfg or ChunkConfig()
     t0, cpu0 = time.perf_counter(), _cpu_seconds()
-    root = Path(index_dir)
+    root = Path(index_dir).resolve()  # workers in other processes write their parts here
     manifest = read_manifest(root)
     vector.attach_to_manifest(root, None)  # until the new part is complete, the index has none
     # The driver loads the embedder too: a name that cannot load fails before the pipeline starts, and its version
