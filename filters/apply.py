@@ -44,13 +44,56 @@ class FilterError(Exception):
 
 def score_document(filters: tuple[Filter, ...], doc: dict[str, Any]) -> dict[str, float]:
     """All score columns for ``doc``; a filter that raises becomes a :class:`FilterError` naming it."""
-    columns: dict[str, float] = {}
-    for f in filters:
+    (result,) = score_documents(filters, [doc])
+    if isinstance(result, FilterError):
+        raise result
+    return result
+
+
+def score_documents(filters: tuple[Filter, ...], docs: list[dict[str, Any]]) -> list[dict[str, float] | FilterError]:
+    """Score columns for each document, or the :class:`FilterError` of the first filter that raised on it.
+
+    Filters that override ``score_batch`` (vectorised: a few numpy calls for the whole batch) score the batch in
+    one call; if that call raises, they score the documents one by one, so only the documents they really fail on
+    are failed — a batch never fails as a whole. The other filters run document by document, all of them on one
+    document before the next, so the per-text views they share (sentences, word-list matches) are computed once.
+    """
+    columns: list[dict[str, float]] = [{} for _ in docs]
+    errors: dict[int, tuple[int, FilterError]] = {}  # doc -> (position of the filter in the plan, its error)
+
+    def fail(i: int, rank: int, f: Filter, exc: Exception) -> None:
+        if i not in errors or rank < errors[i][0]:
+            errors[i] = (rank, FilterError(f.name, exc))
+
+    values_by_field: dict[str, tuple[Any, ...]] = {}  # one tuple per field, shared by the batched filters
+    per_doc: list[tuple[int, Filter]] = []
+    for rank, f in enumerate(filters):
+        if type(f).score_batch is Filter.score_batch:
+            per_doc.append((rank, f))
+            continue
+        values = values_by_field.get(f.input_field)
+        if values is None:
+            values = values_by_field[f.input_field] = tuple(d.get(f.input_field) for d in docs)
         try:
-            columns.update(f.to_columns(f.score(doc.get(f.input_field))))
-        except Exception as exc:  # noqa: BLE001 - re-raised with the filter's name for the failed.<filter> count
-            raise FilterError(f.name, exc) from exc
-    return columns
+            batch_columns = [f.to_columns(s) for s in f.score_batch(values)]
+        except Exception:  # noqa: BLE001 - retried per document below, where the failing ones are named
+            batch_columns = []
+            for i, value in enumerate(values):
+                try:
+                    batch_columns.append(f.to_columns(f.score(value)))
+                except Exception as exc:  # noqa: BLE001 - counted as failed.<filter> by the caller
+                    batch_columns.append({})
+                    fail(i, rank, f, exc)
+        for cols, scores in zip(columns, batch_columns, strict=True):
+            cols.update(scores)
+    for i, doc in enumerate(docs):
+        for rank, f in per_doc:
+            try:
+                columns[i].update(f.to_columns(f.score(doc.get(f.input_field))))
+            except Exception as exc:  # noqa: BLE001 - counted as failed.<filter> by the caller
+                fail(i, rank, f, exc)
+                break
+    return [errors[i][1] if i in errors else cols for i, cols in enumerate(columns)]
 
 
 def decide(filters: tuple[Filter, ...], columns: dict[str, Any]) -> list[tuple[str, str]]:

@@ -11,7 +11,22 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from filters.base import Filter, Threshold, ratio
-from filters.textstats import char_counts
+from filters.textstats import CharCounts, char_counts, char_counts_batch
+
+
+class _FromCharCounts(Filter):
+    """A filter whose score is a function of the document's :class:`CharCounts` (batched: one pass per batch)."""
+
+    __slots__ = ()
+
+    def from_counts(self, c: CharCounts) -> float:
+        raise NotImplementedError
+
+    def score(self, value: str) -> float:
+        return self.from_counts(char_counts(value))
+
+    def score_batch(self, values: tuple[str, ...]) -> list[float]:
+        return [self.from_counts(c) for c in char_counts_batch(values)]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,19 +51,19 @@ class NumChars(Filter):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class NumJapaneseLetters(Filter):
+class NumJapaneseLetters(_FromCharCounts):
     """Keeps documents with at least ``min_letters`` Japanese letters (hiragana+katakana+kanji+、。; Swallow 400)."""
 
     name: ClassVar[str] = "num_japanese_letters_v1"
     thresholds: ClassVar = (Threshold("min_letters", "min"),)
     min_letters: float | None = 400
 
-    def score(self, value: str) -> float:
-        return float(char_counts(value).num_japanese)
+    def from_counts(self, c: CharCounts) -> float:
+        return float(c.num_japanese)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class HiraganaRatio(Filter):
+class HiraganaRatio(_FromCharCounts):
     """Keeps documents whose Japanese letters are at least ``min_ratio`` hiragana (Swallow 0.2).
 
     Hiragana carries Japanese grammar; lists of names, product catalogues and Chinese text have little of it.
@@ -58,26 +73,24 @@ class HiraganaRatio(Filter):
     thresholds: ClassVar = (Threshold("min_ratio", "min"),)
     min_ratio: float | None = 0.2
 
-    def score(self, value: str) -> float:
-        c = char_counts(value)
+    def from_counts(self, c: CharCounts) -> float:
         return ratio(c.num_hiragana, c.num_japanese)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class KatakanaRatio(Filter):
+class KatakanaRatio(_FromCharCounts):
     """Keeps documents whose Japanese letters are at most ``max_ratio`` katakana (Swallow 0.5)."""
 
     name: ClassVar[str] = "katakana_ratio_v1"
     thresholds: ClassVar = (Threshold("max_ratio", "max"),)
     max_ratio: float | None = 0.5
 
-    def score(self, value: str) -> float:
-        c = char_counts(value)
+    def from_counts(self, c: CharCounts) -> float:
         return ratio(c.num_katakana, c.num_japanese)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class JapaneseRatio(Filter):
+class JapaneseRatio(_FromCharCounts):
     """Keeps documents where Japanese letters are at least ``min_ratio`` of all characters (Swallow 0.5).
 
     Swallow divides by ``len(text)``, so whitespace, digits and Latin letters all dilute the ratio.
@@ -87,8 +100,7 @@ class JapaneseRatio(Filter):
     thresholds: ClassVar = (Threshold("min_ratio", "min"),)
     min_ratio: float | None = 0.5
 
-    def score(self, value: str) -> float:
-        c = char_counts(value)
+    def from_counts(self, c: CharCounts) -> float:
         return ratio(c.num_japanese, c.num_chars)
 
 

@@ -22,7 +22,7 @@ from typing import ClassVar
 import numpy as np
 
 from filters.base import Filter, Threshold, ratio
-from filters.textstats import char_counts, code_points
+from filters.textstats import batch_view, char_counts, char_counts_batch
 
 _KATAKANA_WORD = re.compile(r"[ァ-ヴー]+")
 _MAX_CODE_POINT = 0x10FFFF  # code_points() keeps lone surrogates (< 0x10FFFF) as values
@@ -107,38 +107,74 @@ class WordMatcher:
         self._triple_filter = _key_filter(list(self._by_triple)) if self._by_triple else None
         self._empty = not entries
         self._last: tuple[str, list[tuple[int, int, int, bool]]] = ("", [])
+        self._last_batch: tuple[tuple[str, ...], list[list[tuple[int, int, int, bool]]]] | None = None
 
     def _matches(self, text: str) -> list[tuple[int, int, int, bool]]:
         """Every occurrence of every entry (overlaps included): ``(start, end, list mask, katakana-only)``."""
         last = self._last  # one read: another thread may replace it, never half-way
         if last[0] is text:
             return last[1]
-        cp = code_points(text).astype(np.uint64)
-        found: list[tuple[int, int, int, bool]] = []
-        for i in np.flatnonzero(self._single_table[cp]).tolist():
-            mask, kata = self._singles[ord(text[i])]
-            found.append((i, i + 1, mask, kata))
-        if len(cp) >= 2 and self._pair_filter is not None:
-            keys = (cp[:-1] << _BITS) | cp[1:]
-            for i in np.flatnonzero(self._pair_filter[_slots(keys)]).tolist():
-                entry = self._pairs.get(_key([ord(text[i]), ord(text[i + 1])]))
-                if entry is not None:
-                    found.append((i, i + 2, entry[0], entry[1]))
-        if len(cp) >= 3 and self._triple_filter is not None:
-            keys = (((cp[:-2] << _BITS) | cp[1:-1]) << _BITS) | cp[2:]
-            for i in np.flatnonzero(self._triple_filter[_slots(keys)]).tolist():
-                for w, length, mask, kata in self._by_triple.get(_key([ord(c) for c in text[i : i + 3]]), ()):
-                    if text.startswith(w, i):
-                        found.append((i, i + length, mask, kata))
+        found = self._matches_batch((text,))[0]
         self._last = (text, found)
         return found
 
+    def _matches_batch(self, texts: tuple[str, ...]) -> list[list[tuple[int, int, int, bool]]]:
+        """:meth:`_matches` of every text, with the array look-ups done once over the whole batch."""
+        last = self._last_batch
+        if last is not None and last[0] is texts:
+            return last[1]
+        view = batch_view(texts)
+        cp, doc, starts = view.cp.astype(np.uint64), view.doc, view.starts
+        found: list[list[tuple[int, int, int, bool]]] = [[] for _ in texts]
+        for g in np.flatnonzero(self._single_table[cp]).tolist():
+            mask, kata = self._singles[int(cp[g])]
+            d = int(doc[g])
+            found[d].append((g - int(starts[d]), g - int(starts[d]) + 1, mask, kata))
+        room = view.room
+        if len(cp) >= 2 and self._pair_filter is not None:
+            keys = (cp[:-1] << _BITS) | cp[1:]
+            for g in np.flatnonzero(self._pair_filter[_slots(keys)] & (room[:-1] >= 2)).tolist():
+                entry = self._pairs.get(int(keys[g]))
+                if entry is not None:
+                    d = int(doc[g])
+                    found[d].append((g - int(starts[d]), g - int(starts[d]) + 2, entry[0], entry[1]))
+        if len(cp) >= 3 and self._triple_filter is not None:
+            keys = (((cp[:-2] << _BITS) | cp[1:-1]) << _BITS) | cp[2:]
+            for g in np.flatnonzero(self._triple_filter[_slots(keys)] & (room[:-2] >= 3)).tolist():
+                entries = self._by_triple.get(int(keys[g]))
+                if entries:
+                    d = int(doc[g])
+                    i = g - int(starts[d])
+                    for w, length, mask, kata in entries:
+                        if texts[d].startswith(w, i):
+                            found[d].append((i, i + length, mask, kata))
+        self._last_batch = (texts, found)
+        return found
+
     def spans(self, text: str, names: tuple[str, ...] | None = None, katakana_boundaries: bool = False):
-        if self._empty or not text:
+        return self._select(self._matches(text) if text else [], text, names, katakana_boundaries)
+
+    def spans_batch(
+        self, texts: tuple[str, ...], names: tuple[str, ...] | None = None, katakana_boundaries: bool = False
+    ) -> list[list[tuple[int, int]]]:
+        return [
+            self._select(found, text, names, katakana_boundaries)
+            for found, text in zip(self._matches_batch(texts), texts, strict=True)
+        ]
+
+    def _select(
+        self,
+        found: list[tuple[int, int, int, bool]],
+        text: str,
+        names: tuple[str, ...] | None,
+        katakana_boundaries: bool,
+    ) -> list[tuple[int, int]]:
+        """The leftmost-longest non-overlapping matches of the named lists among ``found``."""
+        if self._empty or not found:
             return []
         want = sum(self._bits[n] for n in names) if names is not None else -1
         cands = []
-        for start, end, mask, kata in self._matches(text):
+        for start, end, mask, kata in found:
             if not mask & want:
                 continue
             if (
@@ -170,6 +206,9 @@ class WordSelection:
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         return self.matcher.spans(text, self.names, self.katakana_boundaries)
+
+    def spans_batch(self, texts: tuple[str, ...]) -> list[list[tuple[int, int]]]:
+        return self.matcher.spans_batch(texts, self.names, self.katakana_boundaries)
 
 
 @functools.lru_cache(maxsize=32)
@@ -229,6 +268,9 @@ class AdKeywords(Filter):
     def score(self, value: str) -> float:
         return float(count_matches(_list_pattern(self.lists, False), value)[0])
 
+    def score_batch(self, values: tuple[str, ...]) -> list[float]:
+        return [float(len(spans)) for spans in _list_pattern(self.lists, False).spans_batch(values)]
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NgWordHits(Filter):
@@ -260,10 +302,13 @@ class NgWordHits(Filter):
     }
 
     def score(self, value: str) -> dict[str, float]:
-        return {
-            kind: float(count_matches(_list_pattern((f,), self.katakana_boundaries), value)[0])
-            for kind, f in self._LISTS.items()
+        return self.score_batch((value,))[0]
+
+    def score_batch(self, values: tuple[str, ...]) -> list[dict[str, float]]:
+        per_kind = {
+            kind: _list_pattern((f,), self.katakana_boundaries).spans_batch(values) for kind, f in self._LISTS.items()
         }
+        return [{kind: float(len(spans[i])) for kind, spans in per_kind.items()} for i in range(len(values))]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -297,3 +342,12 @@ class NgCharRatio(Filter):
         if num_ng_chars == 0:
             return 0.0
         return ratio(num_ng_chars, char_counts(value).num_japanese) or float(num_ng_chars)
+
+    def score_batch(self, values: tuple[str, ...]) -> list[float]:
+        all_spans = _list_pattern(self.lists, self.katakana_boundaries).spans_batch(values)
+        counts = char_counts_batch(values)  # shared with the composition filters of the same batch
+        out = []
+        for spans, c in zip(all_spans, counts, strict=True):
+            num_ng_chars = sum(end - start for start, end in spans)
+            out.append(ratio(num_ng_chars, c.num_japanese) or float(num_ng_chars) if num_ng_chars else 0.0)
+        return out

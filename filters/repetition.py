@@ -24,7 +24,7 @@ from typing import ClassVar, Literal
 import numpy as np
 
 from filters.base import Filter, Threshold, ratio
-from filters.textstats import code_points, ngram_hashes, segments
+from filters.textstats import _HASH_MULT, BatchView, batch_view, code_points, ngram_hashes, segments
 
 _TOP_NS = (2, 3, 4)
 _DUP_NS = (5, 6, 7, 8, 9, 10)
@@ -213,40 +213,168 @@ class GopherRepetition(Filter):
         if self.unit not in ("char", "word"):
             raise ValueError(f"{self.name}.unit must be 'char' or 'word', got {self.unit!r}")
 
-    def score(self, value: str) -> dict[str, float]:
+    def _lines_and_paragraphs(self, value: str) -> dict[str, float]:
         num_chars = len(value)
         paragraphs = [p for p in _PARAGRAPH_SPLIT.split(value.strip()) if p]
         lines = [line for line in _LINE_SPLIT.split(value) if line]
         num_para_dup, num_para_dup_chars = _duplicates(paragraphs)
         num_line_dup, num_line_dup_chars = _duplicates(lines)
-        out = {
+        return {
             "dup_para_frac": ratio(num_para_dup, len(paragraphs)),
             "dup_para_char_frac": ratio(num_para_dup_chars, num_chars),
             "dup_line_frac": ratio(num_line_dup, len(lines)),
             "dup_line_char_frac": ratio(num_line_dup_chars, num_chars),
         }
-        if self.unit == "char":
-            ids = code_points(value)
-            cum_weights = np.arange(len(ids) + 1)
-        else:
-            from filters.words import word_ids
 
-            ids, weights = word_ids(value)
-            cum_weights = np.concatenate(([0], np.cumsum(weights)))
+    def score(self, value: str) -> dict[str, float]:
+        return self.score_batch((value,))[0]
+
+    def score_batch(self, values: tuple[str, ...]) -> list[dict[str, float]]:
+        if self.unit == "word":
+            return [self._score_words(v) for v in values]
+        top, dup = char_repetition(batch_view(values))
+        out = []
+        for i, value in enumerate(values):
+            scores = self._lines_and_paragraphs(value)
+            for n in _TOP_NS:
+                scores[f"top_{n}gram_char_frac"] = ratio(float(top[n][i] * n), len(value))
+            for n in _DUP_NS:
+                scores[f"dup_{n}gram_char_frac"] = ratio(float(dup[n][i]), len(value))
+            out.append(scores)
+        return out
+
+    def _score_words(self, value: str) -> dict[str, float]:
+        from filters.words import word_ids
+
+        out = self._lines_and_paragraphs(value)
+        ids, weights = word_ids(value)
+        cum_weights = np.concatenate(([0], np.cumsum(weights)))
         hashes = ngram_hashes(ids, max(_DUP_NS))
         for n in _TOP_NS:
-            # characters of the most frequent n-gram times its count (for words: its first occurrence's length)
-            if self.unit == "char":
-                top_chars = float(top_count(hashes[n]) * n)
-            else:
-                top_chars = _top_chars_words(hashes[n], weights, n)
-            out[f"top_{n}gram_char_frac"] = ratio(top_chars, num_chars)
+            # characters of the most frequent n-gram times its count (its first occurrence's length)
+            out[f"top_{n}gram_char_frac"] = ratio(_top_chars_words(hashes[n], weights, n), len(value))
         if len(ids) >= _DUP_NS[0]:
             for n, starts in later_copy_starts(hashes, _DUP_NS).items():
-                out[f"dup_{n}gram_char_frac"] = ratio(covered_weight(starts, n, cum_weights), num_chars)
+                out[f"dup_{n}gram_char_frac"] = ratio(covered_weight(starts, n, cum_weights), len(value))
         else:
             out.update({f"dup_{n}gram_char_frac": 0.0 for n in _DUP_NS})
         return out
+
+
+def char_repetition(view: BatchView) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+    """Per document of a batch: occurrences of its most frequent character n-gram (n in 2, 3, 4), and characters
+    covered by later copies of a repeated n-gram (n in 5..10) — the n-gram part of ``gopher_repetition_v1``.
+
+    All documents are laid end to end; an n-gram is valid where it fits inside its document.
+
+    - Top counts, exactly: characters are replaced by their dense rank in the batch (1..R, 0 = past the end), and
+      ``document | r0 | r1 | r2 | r3`` packed in one uint64 is sorted once. Every 2-, 3- and 4-gram of a document
+      is then a run of equal key prefixes, so the three counts come from one sort (a batch whose ranks do not fit
+      64 bits falls back to one sort of ``document | hash`` per n).
+    - Later copies: ``hash << b | position`` is sorted per n; equal neighbours of the same document are an n-gram
+      and a later copy (positions sort within a run, so the first is the original). The low bits of the polynomial
+      hash are kept (they depend on every character; its high bits hardly depend on the last one): with ``b`` = 16
+      bits of position in a 32-document batch, two different n-grams of one 2,000-character document share a key
+      with probability ~1e-9. A longer n-gram can only repeat where its (n-1)-gram prefix repeats, so each n
+      re-sorts only those positions.
+    A plain ``np.sort`` of packed keys is several times cheaper than an (arg)sort with a tie-break.
+    """
+    num_docs, num = len(view.texts), len(view.cp)
+    cp = view.cp.astype(np.uint64)
+    room = view.room
+    top = _top_counts(view, cp)
+    dup = {n: np.zeros(num_docs, dtype=np.int64) for n in _DUP_NS}
+    pos_bits = np.uint64(max(1, num.bit_length()))
+    pos_mask = np.uint64((1 << int(pos_bits)) - 1)
+    one = np.uint64(1)
+    candidates: np.ndarray | None = None  # positions whose (n-1)-gram repeats; None before the first dup n
+    h = cp + one  # +1 so that code point 0 still contributes
+    with np.errstate(over="ignore"):
+        for n in range(2, max(_DUP_NS) + 1):
+            h = h[:-1]  # h[i]: the n-gram starting at i (updated in place: no temporaries of the batch's size)
+            h *= _HASH_MULT
+            h += cp[n - 1 :]
+            h += one
+            if n not in dup:
+                continue
+            pos = np.flatnonzero(room[: len(h)] >= n) if candidates is None else candidates
+            pos = pos[room[pos] >= n]
+            if len(pos) < 2:
+                break  # no copies at this n, so none at larger n
+            keys = np.sort((h[pos] << pos_bits) | pos.astype(np.uint64))
+            key_pos = (keys & pos_mask).astype(np.intp)
+            key_doc = view.doc[key_pos]
+            same = ((keys[1:] >> pos_bits) == (keys[:-1] >> pos_bits)) & (key_doc[1:] == key_doc[:-1])
+            later = np.sort(key_pos[1:][same])
+            if len(later):
+                # union of [s, s+n) over sorted starts: each interval counts up to the next start; a start in the
+                # next document is at least n past a valid start of this one, so documents never bleed
+                ends = np.minimum(later + n, np.append(later[1:], later[-1] + n))
+                dup[n] += np.bincount(view.doc[later], weights=ends - later, minlength=num_docs).astype(np.int64)
+            in_run = np.zeros(len(keys), dtype=bool)
+            in_run[1:] = same
+            in_run[:-1] |= same
+            candidates = np.sort(key_pos[in_run])
+    return top, dup
+
+
+_RANK_SEEN = np.zeros(0x110000, dtype=bool)  # scratch tables for dense character ranks (reset after each use)
+_RANK_OF = np.zeros(0x110000, dtype=np.uint64)
+
+
+def _top_counts(view: BatchView, cp: np.ndarray) -> dict[int, np.ndarray]:
+    """Occurrences of each document's most frequent n-gram, n in 2, 3, 4 (see :func:`char_repetition`)."""
+    num_docs, num = len(view.texts), len(cp)
+    top = {n: np.zeros(num_docs, dtype=np.int64) for n in _TOP_NS}
+    if num == 0:
+        return top
+    max_n = max(_TOP_NS)
+    _RANK_SEEN[view.cp] = True
+    distinct = np.flatnonzero(_RANK_SEEN)
+    _RANK_SEEN[distinct] = False
+    rank_bits = max(1, (len(distinct) + 1).bit_length())
+    doc_bits = max(1, num_docs.bit_length())
+    if doc_bits + max_n * rank_bits > 64:  # a batch of very many distinct characters: one hash sort per n
+        return _top_counts_hashed(view, cp)
+    _RANK_OF[distinct] = np.arange(1, len(distinct) + 1, dtype=np.uint64)
+    ranks = np.zeros(num + max_n, dtype=np.uint64)
+    ranks[:num] = _RANK_OF[view.cp]
+    _RANK_OF[distinct] = 0
+    bits = np.uint64(rank_bits)
+    key = view.doc.astype(np.uint64) << np.uint64(64 - doc_bits)
+    for j in range(max_n):
+        chars = ranks[j : j + num].copy()
+        chars[view.room <= j] = 0  # past its document's end a window reads rank 0, which no character has
+        key |= chars << (bits * np.uint64(max_n - 1 - j))
+    key = np.sort(key)
+    doc_of = (key >> np.uint64(64 - doc_bits)).astype(np.intp)
+    for n in _TOP_NS:
+        prefix = key >> (bits * np.uint64(max_n - n))
+        starts = np.flatnonzero(np.concatenate(([True], prefix[1:] != prefix[:-1])))
+        lengths = np.diff(np.append(starts, num))
+        # a run is valid when its n-th character is a real one (rank > 0): the n-gram fits in its document
+        valid = (prefix[starts] & np.uint64((1 << rank_bits) - 1)) != 0
+        np.maximum.at(top[n], doc_of[starts[valid]], lengths[valid])
+    return top
+
+
+def _top_counts_hashed(view: BatchView, cp: np.ndarray) -> dict[int, np.ndarray]:
+    num_docs = len(view.texts)
+    top = {n: np.zeros(num_docs, dtype=np.int64) for n in _TOP_NS}
+    doc_bits = np.uint64(max(1, num_docs.bit_length()))
+    h = cp + np.uint64(1)
+    with np.errstate(over="ignore"):
+        for n in range(2, max(_TOP_NS) + 1):
+            h = h[:-1] * _HASH_MULT + cp[n - 1 :] + np.uint64(1)
+            valid = np.flatnonzero(view.room[: len(h)] >= n)
+            if len(valid) == 0:
+                continue
+            doc = view.doc[valid].astype(np.uint64) << (np.uint64(64) - doc_bits)
+            keys = np.sort(doc | ((h[valid] << doc_bits) >> doc_bits))
+            starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+            lengths = np.diff(np.append(starts, len(keys)))
+            np.maximum.at(top[n], (keys[starts] >> (np.uint64(64) - doc_bits)).astype(np.intp), lengths)
+    return top
 
 
 def _top_chars_words(hashes: np.ndarray, weights: np.ndarray, n: int) -> float:

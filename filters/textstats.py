@@ -48,17 +48,67 @@ def code_points(text: str) -> np.ndarray:
 
 @functools.lru_cache(maxsize=_CACHE_TEXTS)
 def char_counts(text: str) -> CharCounts:
-    cp = code_points(text)
-    hira = int(np.count_nonzero((cp >= 0x3041) & (cp <= 0x3096)))
-    kata = int(np.count_nonzero((cp >= 0x30A1) & (cp <= 0x30FA)))
+    return char_counts_batch((text,))[0]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchView:
+    """Several documents' code points end to end, so that a filter makes its numpy calls once per batch."""
+
+    texts: tuple[str, ...]
+    cp: np.ndarray  # uint32 code points of all documents, concatenated
+    starts: np.ndarray  # intp, len(texts) + 1: document i is cp[starts[i] : starts[i + 1]]
+    doc: np.ndarray  # intp document index of every code point
+    room: np.ndarray  # intp, per code point: characters from it to its document's end (an n-gram fits if >= n)
+
+    def doc_sums(self, mask: np.ndarray) -> np.ndarray:
+        """Per document, the number of True values of a per-code-point mask (int64)."""
+        cum = np.concatenate(([0], np.cumsum(mask, dtype=np.int64)))
+        return cum[self.starts[1:]] - cum[self.starts[:-1]]
+
+
+_last_view: list[BatchView] = []
+
+
+def batch_view(texts: tuple[str, ...]) -> BatchView:
+    """The :class:`BatchView` of ``texts``, memoised on the tuple's identity (the filters of a batch share it)."""
+    last = _last_view[0] if _last_view else None  # one read: another thread may replace it, never half-way
+    if last is not None and last.texts is texts:
+        return last
+    # surrogatepass: a str may hold lone surrogates (bad decoding upstream); they must not make a filter raise
+    cp = np.frombuffer(b"".join(t.encode("utf-32-le", "surrogatepass") for t in texts), dtype=np.uint32)
+    lengths = np.fromiter((len(t) for t in texts), dtype=np.intp, count=len(texts))
+    starts = np.concatenate(([0], np.cumsum(lengths))).astype(np.intp)
+    doc = np.repeat(np.arange(len(texts), dtype=np.intp), lengths)
+    view = BatchView(texts, cp, starts, doc, starts[1:][doc] - np.arange(len(cp), dtype=np.intp))
+    _last_view[:] = [view]
+    return view
+
+
+_last_counts: list[tuple[tuple[str, ...], list[CharCounts]]] = []
+
+
+def char_counts_batch(texts: tuple[str, ...]) -> list[CharCounts]:
+    """:class:`CharCounts` of every text, with one pass of array comparisons over the batch."""
+    last = _last_counts[0] if _last_counts else None
+    if last is not None and last[0] is texts:
+        return last[1]
+    view = batch_view(texts)
+    cp = view.cp
+    hira = view.doc_sums((cp >= 0x3041) & (cp <= 0x3096))
+    kata = view.doc_sums((cp >= 0x30A1) & (cp <= 0x30FA))
     # one comparison per class boundary: np.isin sorts and costs ~50 us per call on a 2,000-character text
-    kanji = int(
-        np.count_nonzero(((cp >= 0x3400) & (cp <= 0x9FFF)) | ((cp >= 0xF900) & (cp <= 0xFAFF)) | (cp >= 0x20000))
-    ) - int(np.count_nonzero(cp > 0x3FFFF))
-    kanji += sum(text.count(c) for c in "々〇〻")
-    kuten = sum(text.count(c) for c in "。．！？")
-    toten = text.count("、") + text.count("，")
-    return CharCounts(len(text), hira, kata, kanji, kuten, toten)
+    kanji = view.doc_sums(
+        ((cp >= 0x3400) & (cp <= 0x9FFF)) | ((cp >= 0xF900) & (cp <= 0xFAFF)) | ((cp >= 0x20000) & (cp <= 0x3FFFF))
+    )
+    out = []
+    for i, text in enumerate(texts):
+        special = text.count("々") + text.count("〇") + text.count("〻")
+        kuten = text.count("。") + text.count("．") + text.count("！") + text.count("？")
+        toten = text.count("、") + text.count("，")
+        out.append(CharCounts(len(text), int(hira[i]), int(kata[i]), int(kanji[i]) + special, kuten, toten))
+    _last_counts[:] = [(texts, out)]
+    return out
 
 
 # Swallow quality.py: a sentence is a run of non-terminators plus its terminator, inside one line.

@@ -23,11 +23,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from filters.apply import FilterError, column_specs, decide, score_document
+from filters.apply import FilterError, column_specs, decide, score_documents
 from filters.cleanup import CleanupStep
 from filters.config import FilterPlan, FiltersConfig, build_plan
 from filters.pii import PiiMasker
-from pipeline.stage import CountedDoFn, Drop, Fail, count
+from pipeline.stage import BatchedCountedDoFn, CountedDoFn, Drop, Fail, count
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +88,11 @@ class Cleanup(CountedDoFn):
         return {**doc, "text": text}
 
 
-class Quality(CountedDoFn):
-    """Score with every filter of the plan, store the scores as columns, drop on the first failed rule."""
+class Quality(BatchedCountedDoFn):
+    """Score with every filter of the plan, store the scores as columns, drop on the first failed rule.
+
+    Batched: each filter scores a whole batch at once (filters/apply.py ``score_documents``).
+    """
 
     stage = "quality"
 
@@ -97,14 +100,25 @@ class Quality(CountedDoFn):
         super().__init__()
         self._plan = plan
 
-    def apply(self, doc: dict[str, Any]) -> dict[str, Any] | Drop | Fail:
-        text = _text_of(doc)
-        if isinstance(text, Fail):
-            return text
-        try:
-            columns = score_document(self._plan.scored, doc)
-        except FilterError as exc:
-            return Fail(exc.filter_name, str(exc))
+    def apply_batch(self, docs: list[dict[str, Any]]) -> list[dict[str, Any] | Drop | Fail]:
+        results: list[dict[str, Any] | Drop | Fail | None] = [None] * len(docs)
+        scorable = []
+        for i, doc in enumerate(docs):
+            text = _text_of(doc)
+            if isinstance(text, Fail):
+                results[i] = text
+            else:
+                scorable.append(i)
+        scored = score_documents(self._plan.scored, [docs[i] for i in scorable])
+        for i, columns in zip(scorable, scored, strict=True):
+            if isinstance(columns, FilterError):
+                results[i] = Fail(columns.filter_name, str(columns))
+            else:
+                results[i] = self._decide(docs[i], columns)
+        return results  # type: ignore[return-value] - every slot is filled above
+
+    def _decide(self, doc: dict[str, Any], columns: dict[str, float]) -> dict[str, Any] | Drop:
+        text = doc["text"]
         failed = decide(self._plan.filters, columns)
         for rule in dict.fromkeys(r for r, _ in failed):
             count(self.stage, f"stats.fails.{rule}")

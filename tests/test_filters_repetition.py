@@ -105,3 +105,27 @@ def test_empty_and_tiny_texts_score_zero():
     for text in ("", "あ"):
         assert all(v == 0.0 for v in GopherRepetition().score(text).values())
         assert all(v == 0.0 for v in SwallowRepetition().score(text).values())
+
+
+def gopher_top_reference(text: str, n: int) -> float:
+    c = Counter(text[i : i + n] for i in range(len(text) - n + 1))
+    return max(c.values()) * n / len(text) if c else 0.0
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param("", id="ranks-packed"),
+        # ~35,000 distinct characters in one batch: the dense ranks no longer fit four to a 64-bit key
+        pytest.param(
+            "".join(map(chr, range(0x4E00, 0x9FFF))) + "".join(map(chr, range(0x20000, 0x23A98))), id="hashed"
+        ),
+    ],
+)
+def test_gopher_batch_equals_brute_force_on_both_top_count_paths(extra):
+    texts = (*AOZORA[:3], WIKI[:3000], "ということ" * 40 + "、", "", "ab", extra + "漢字漢字", "ありがとう" * 3)
+    for text, score in zip(texts, GopherRepetition().score_batch(texts), strict=True):
+        for n in (2, 3, 4):
+            assert score[f"top_{n}gram_char_frac"] == pytest.approx(gopher_top_reference(text, n), rel=1e-12)
+        for n in range(5, 11):
+            assert score[f"dup_{n}gram_char_frac"] == pytest.approx(gopher_ngram_reference(text, n), rel=1e-12)

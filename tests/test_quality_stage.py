@@ -152,6 +152,7 @@ def test_a_filter_that_raises_is_counted_as_failed_with_the_doc(tmp_path, monkey
         raise RuntimeError("synthetic failure")
 
     monkeypatch.setattr(composition.HiraganaRatio, "score", boom)
+    monkeypatch.setattr(composition.HiraganaRatio, "score_batch", boom)
     docs = real_docs()[:3]
     res = run_stages(docs, FiltersConfig(pii=False), tmp_path)
     by = {s["name"]: s for s in res["stages"]}
@@ -159,6 +160,35 @@ def test_a_filter_that_raises_is_counted_as_failed_with_the_doc(tmp_path, monkey
     rejects = read_rows(tmp_path, "rejects")
     assert {r["id"] for r in rejects} == {d["id"] for d in docs}
     assert all("synthetic failure" in r["detail"] for r in rejects)
+
+
+def test_a_filter_failing_on_one_doc_of_a_batch_fails_only_that_doc(tmp_path, monkeypatch):
+    """The batch call raises; the per-document retry names the one document and scores the others."""
+    from filters import composition
+
+    marker = "【合成された障害】"
+    real_score = composition.HiraganaRatio.score
+
+    def batch_boom(self, values):
+        raise RuntimeError("synthetic batch failure")
+
+    def score_boom(self, value):
+        if marker in value:
+            raise RuntimeError("synthetic failure")
+        return real_score(self, value)
+
+    monkeypatch.setattr(composition.HiraganaRatio, "score_batch", batch_boom)
+    monkeypatch.setattr(composition.HiraganaRatio, "score", score_boom)
+    docs = real_docs()[:3]
+    docs[1] = {**docs[1], "text": docs[1]["text"] + "\n" + marker}
+    res = run_stages(docs, FiltersConfig(pii=False, drop=False), tmp_path)
+    by = {s["name"]: s for s in res["stages"]}
+    assert by["quality"]["failed"] == {"hiragana_ratio_v1": 1}
+    (reject,) = read_rows(tmp_path, "rejects")
+    assert reject["id"] == docs[1]["id"] and "synthetic failure" in reject["detail"]
+    kept = read_rows(tmp_path, "shards")
+    assert {r["id"] for r in kept} == {docs[0]["id"], docs[2]["id"]}
+    assert all(r["q_hiragana_ratio_v1"] > 0 for r in kept)
 
 
 def test_pii_stage_masks_and_counts(tmp_path):
