@@ -38,6 +38,14 @@ demo-build: $(STAMP)
 	rm -rf $(DEMO_OUT)
 	$(BIN)/jpcorpus build --input demo/sample --output $(DEMO_OUT) --config configs/build_default.toml --runner=FnApiRunner
 
+# Debian's chromium for tests/test_serve.py's browser test (Playwright drives it; `playwright install` never runs).
+.PHONY: browser
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
