@@ -220,3 +220,48 @@ def pair_scores(truth: dict[tuple[str, str], float], cluster_of: dict[str, str],
         "precision": num_right / len(predicted) if predicted else 1.0,
         "precision_direct": num_direct / len(predicted) if predicted else 1.0,
     }
+
+
+JAWIKI_DUMP = SHARED_DATA / "jawiki_dump_sample" / "jawiki_pages-articles_head262.xml.bz2"
+
+
+def jawiki_texts(min_chars: int = 200) -> list[str]:
+    """Article texts of the jawiki dump sample (our own wikitext reader), those of at least ``min_chars``."""
+    from pipeline.config import WikipediaConfig
+    from pipeline.read_wikipedia import iter_wikipedia
+
+    return [
+        value["text"]
+        for kind, value in iter_wikipedia(str(JAWIKI_DUMP), WikipediaConfig())
+        if kind == "doc" and len(value["text"]) >= min_chars
+    ]
+
+
+SCALED_VARIANT_KINDS = ("exact", "edit1", "edit2", "edit3", "boilerplate", "reorder")
+
+
+def scaled_corpus_sources(chunk_chars: int = 2000) -> list[str]:
+    """Base texts of :func:`scaled_doc`: every 2,000-character Aozora chunk, jawiki articles, ClueWeb shop pages."""
+    return aozora_chunks(2000, chunk_chars) + jawiki_texts() + [d["text"] for d in clueweb_docs()]
+
+
+def scaled_doc(i: int, sources: list[str], duplicate_fraction: float = 0.5) -> dict:
+    """Document ``i`` of a corpus of any size with a fixed share of near-duplicates (benchmark input).
+
+    With probability ``1 - duplicate_fraction`` the document is "new": four pieces of four random source texts
+    spliced together (Jaccard ~0.25 or less to anything else, so the supply of distinct documents never runs out);
+    otherwise it is a variant (exact copy, 1-3% edits, boilerplate, reordered lines) of a document chosen
+    among the earlier indices. Deterministic in ``i``: any worker can build any document.
+    """
+    rng = random.Random(i)
+    if i > 0 and rng.random() < duplicate_fraction:
+        base = rng.randrange(i)  # may itself be a variant: edits accumulate along chains, as copies of copies do
+        kind = rng.choice(SCALED_VARIANT_KINDS)
+        text = variant(kind, scaled_doc(base, sources, duplicate_fraction)["text"], "", rng)
+        return new_doc(id=f"s{i:07d}", text=text, source="bench", source_ref=f"scaled:{i}:{kind}-of-{base}")
+    pieces = []
+    for _ in range(4):
+        src = sources[rng.randrange(len(sources))]
+        start = rng.randrange(max(1, len(src) - 500))
+        pieces.append(src[start : start + 500])
+    return new_doc(id=f"s{i:07d}", text="\n".join(pieces), source="bench", source_ref=f"scaled:{i}:new")

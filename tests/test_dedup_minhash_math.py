@@ -113,6 +113,23 @@ def test_shingle_sets_agree_with_string_shingles(windows):
         assert len(minhash.unique_shingles(text, 5)) == len(shingle_set(text, 5, NormalizeConfig()))
 
 
+def test_sorted_unique_and_jaccard_equal_numpy_and_python_sets(windows):
+    """The fast set primitives of verification against np.unique and Python set arithmetic on real shingles."""
+    rng = random.Random(4)
+    sets = []
+    for text in windows[:4] + [edit(windows[0], 0.02, rng), edit(windows[1], 0.05, rng), windows[2][:3], ""]:
+        hashes, _ = minhash.shingle_hashes([text], 5)
+        unique = minhash.sorted_unique(hashes)
+        assert np.array_equal(unique, np.unique(hashes)) and unique.dtype == np.uint64
+        sets.append(unique)
+    for a in sets:
+        for b in sets:
+            sa, sb = set(a.tolist()), set(b.tolist())
+            expected = len(sa & sb) / len(sa | sb) if sa | sb else 1.0
+            assert minhash.jaccard(a, b) == pytest.approx(expected, abs=1e-12)
+    assert minhash.jaccard(sets[0], sets[4]) > 0.8 > minhash.jaccard(sets[1], sets[5]) > 0.5
+
+
 def test_band_keys_change_only_for_the_band_that_differs():
     sigs = np.arange(2 * 24, dtype=np.uint32).reshape(2, 24)
     sigs[1] = sigs[0]
