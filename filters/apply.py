@@ -100,5 +100,5 @@ def decide(filters: tuple[Filter, ...], columns: dict[str, Any]) -> list[tuple[s
     """``(rule, detail)`` of every failed rule, in decision order; the first one is the drop reason."""
     out: list[tuple[str, str]] = []
     for f in filters:
-        out.extend(f.violations(f.from_columns(columns)))
+        out.extend(f.column_violations(columns))
     return out

@@ -66,14 +66,19 @@ class Filter:
 
     @classmethod
     def column_names(cls) -> tuple[str, ...]:
-        base = COLUMN_PREFIX + cls.name
-        return tuple(f"{base}__{m}" for m in cls.metrics) if cls.metrics else (base,)
+        names = _COLUMN_NAMES.get(cls)
+        if names is None:
+            base = COLUMN_PREFIX + cls.name
+            names = _COLUMN_NAMES[cls] = tuple(f"{base}__{m}" for m in cls.metrics) if cls.metrics else (base,)
+        return names
 
     def to_columns(self, score: Score) -> dict[str, float]:
         if self.metrics:
-            assert isinstance(score, dict), f"{self.name}: dict score expected"
+            if not isinstance(score, dict):
+                raise TypeError(f"{self.name}: dict score expected, got {type(score).__name__}")
             return {col: float(score[m]) for col, m in zip(self.column_names(), self.metrics, strict=True)}
-        assert not isinstance(score, dict), f"{self.name}: float score expected"
+        if isinstance(score, dict):
+            raise TypeError(f"{self.name}: float score expected, got a dict")
         return {self.column_names()[0]: float(score)}
 
     def from_columns(self, row: dict[str, Any]) -> Score:
@@ -102,25 +107,54 @@ class Filter:
 
     def violations(self, score: Score) -> list[tuple[str, str]]:
         """``(rule, detail)`` for every active threshold the score fails; empty means keep."""
-        out: list[tuple[str, str]] = []
-        for t in self.thresholds:
-            bound = getattr(self, t.field)
-            if bound is None:
-                continue
-            value = score[t.metric] if t.metric is not None else score  # type: ignore[index]
-            if value is None or (isinstance(value, float) and math.isnan(value)):
-                out.append((self.rule_name(t), f"{t.field}: score missing"))
-                continue
-            if t.op == "min":
-                ok = value > bound if t.strict else value >= bound
-            else:
-                ok = value < bound if t.strict else value <= bound
-            if not ok:
-                out.append((self.rule_name(t), f"{t.metric or 'score'}={value:.6g} fails {t.field}={bound}"))
-        return out
+        if self.metrics:
+            columns = {col: score[m] for col, m in zip(self.column_names(), self.metrics, strict=True)}  # type: ignore[index]
+        else:
+            columns = {self.column_names()[0]: score}
+        return self.column_violations(columns)
 
     def keep(self, score: Score) -> bool:
         return not self.violations(score)
+
+    def column_violations(self, columns: dict[str, Any]) -> list[tuple[str, str]]:
+        """:meth:`violations` of the score stored in ``columns`` (a shard row or fresh ``to_columns`` output).
+
+        The same rules and messages, read straight from the columns through a per-filter table built once:
+        deciding is per document, so the generic path's dict building dominated it.
+        """
+        out: list[tuple[str, str]] = []
+        for rule, column, is_min, strict, bound, field, label in _rule_table(self):
+            value = columns[column]
+            if value is None or value != value:  # missing or NaN
+                out.append((rule, f"{field}: score missing"))
+                continue
+            if is_min:
+                ok = value > bound if strict else value >= bound
+            else:
+                ok = value < bound if strict else value <= bound
+            if not ok:
+                out.append((rule, f"{label}={value:.6g} fails {field}={bound}"))
+        return out
+
+
+_COLUMN_NAMES: dict[type, tuple[str, ...]] = {}
+_RULE_TABLES: dict[int, tuple[Filter, tuple[tuple[str, str, bool, bool, float, str, str], ...]]] = {}
+
+
+def _rule_table(f: Filter) -> tuple[tuple[str, str, bool, bool, float, str, str], ...]:
+    """``(rule, column, is_min, strict, bound, field, label)`` of each active threshold of ``f``, in order."""
+    entry = _RULE_TABLES.get(id(f))
+    if entry is None or entry[0] is not f:  # the filter is kept in the entry, so its id is never reused
+        columns = dict(zip(f.metrics or (None,), f.column_names(), strict=True))
+        table = tuple(
+            (f.rule_name(t), columns[t.metric], t.op == "min", t.strict, bound, t.field, t.metric or "score")
+            for t in f.thresholds
+            if (bound := getattr(f, t.field)) is not None
+        )
+        if len(_RULE_TABLES) >= 4096:  # a process that builds filters in a loop does not grow without bound
+            _RULE_TABLES.clear()
+        entry = _RULE_TABLES[id(f)] = (f, table)
+    return entry[1]
 
 
 def _plain(value: Any) -> Any:

@@ -29,7 +29,6 @@ from filters.textstats import _HASH_MULT, BatchView, batch_view, code_points, ng
 _TOP_NS = (2, 3, 4)
 _DUP_NS = (5, 6, 7, 8, 9, 10)
 _PARAGRAPH_SPLIT = re.compile(r"\n{2,}")
-_LINE_SPLIT = re.compile(r"\n+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +215,7 @@ class GopherRepetition(Filter):
     def _lines_and_paragraphs(self, value: str) -> dict[str, float]:
         num_chars = len(value)
         paragraphs = [p for p in _PARAGRAPH_SPLIT.split(value.strip()) if p]
-        lines = [line for line in _LINE_SPLIT.split(value) if line]
+        lines = [line for line in value.split("\n") if line]  # = re.split(r"\n+") without the empty pieces
         num_para_dup, num_para_dup_chars = _duplicates(paragraphs)
         num_line_dup, num_line_dup_chars = _duplicates(lines)
         return {

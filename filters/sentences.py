@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from filters.base import Filter, Threshold, ratio
-from filters.textstats import segments
+from filters.textstats import segments, sentence_stats_batch
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -26,6 +26,10 @@ class MeanSentenceLength(Filter):
     def score(self, value: str) -> float:
         sentences = segments(value).sentences
         return ratio(sum(len(s) for s in sentences), len(sentences))
+
+    def score_batch(self, values: tuple[str, ...]) -> list[float]:
+        st = sentence_stats_batch(values)
+        return [ratio(int(c), int(n)) for c, n in zip(st.num_chars, st.num_sentences, strict=True)]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,6 +46,9 @@ class MaxSentenceLength(Filter):
     def score(self, value: str) -> float:
         return float(max((len(s) for s in segments(value).sentences), default=0))
 
+    def score_batch(self, values: tuple[str, ...]) -> list[float]:
+        return [float(m) for m in sentence_stats_batch(values).max_chars]
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EllipsisSentenceRatio(Filter):
@@ -55,6 +62,10 @@ class EllipsisSentenceRatio(Filter):
         sentences = segments(value).sentences
         num_ellipsis = sum(1 for s in sentences if s.strip().endswith(("・", "…")))
         return ratio(num_ellipsis, len(sentences))
+
+    def score_batch(self, values: tuple[str, ...]) -> list[float]:
+        st = sentence_stats_batch(values)
+        return [ratio(int(e), int(n)) for e, n in zip(st.num_ellipsis, st.num_sentences, strict=True)]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

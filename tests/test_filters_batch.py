@@ -55,8 +55,12 @@ def test_score_batch_equals_score_on_real_text_and_edge_cases(f):
             assert f.score_batch(batch) == [f.score(t) for t in batch]
 
 
+# kana, kanji, every sentence terminator, ellipses, kinds of whitespace, emoji, a lone surrogate, an NG word
+ALPHABET = st.sampled_from("あいうアイウー漢字。、！？!?・…\u3000\t\n ab😀\ud800ロリ")
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.text(alphabet=st.sampled_from("あいうアイウー漢字。、\n ab😀\ud800ロリ"), max_size=60), max_size=8))
+@given(st.lists(st.text(alphabet=ALPHABET, max_size=60), max_size=8))
 def test_score_batch_equals_score_on_arbitrary_batches(texts):
     batch = tuple(texts)
     for f in BATCHED:
