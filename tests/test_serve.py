@@ -487,6 +487,9 @@ def test_page_in_headless_chromium(browser, trained, corpus, capsys):
         phone, problems = open_page(browser, address, 390, 844)
         hits = hit_texts(phone, "col-ngram")
         assert any(h["links"] == [LONG_URL] for h in hits) and all(shared in h["snippet"] for h in hits)
+        # The address is shown decoded and cut short; the link keeps all of it.
+        assert any(h["where"].startswith("https://ja.wikipedia.org/wiki/羅生門羅生門") for h in hits)
+        assert all(len(h["where"]) < 200 for h in hits)
         assert hit_texts(phone, "col-vector")
         overflow = phone.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
         assert overflow[0] <= overflow[1] == 390, overflow
