@@ -98,6 +98,8 @@ class Kutoten(CleanupStep):
     name: ClassVar[str] = "kutoten_v1"
 
     def apply(self, text: str) -> tuple[str, int]:
+        if "，" not in text and "．" not in text:  # a C scan; the regex with its look-behind is 10x slower
+            return text, 0
         return _KUTOTEN.subn(lambda m: "、" if m.group() == "，" else "。", text)
 
 
@@ -180,6 +182,9 @@ _SPACE_RUN = re.compile(r"[ \t\u00a0\u2000-\u200a]{2,}|[\t\u00a0\u2000-\u200a]")
 _ZERO_WIDTH = re.compile(r"[\u200b\u200c\u200d\u2060\ufeff]")
 _TRAILING = re.compile(r"[ \t\u3000]+$", re.MULTILINE)
 _BLANK_LINES = re.compile(r"\n{3,}")
+_ZERO_WIDTH_CHARS = "\u200b\u200c\u200d\u2060\ufeff"
+_ODD_SPACES = "\t\u00a0" + "".join(map(chr, range(0x2000, 0x200B)))  # match _SPACE_RUN even alone
+_TRAILING_HINTS = (" \n", "\t\n", "\u3000\n")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -190,10 +195,16 @@ class Whitespace(CleanupStep):
     name: ClassVar[str] = "whitespace_v1"
 
     def apply(self, text: str) -> tuple[str, int]:
-        text, a = _ZERO_WIDTH.subn("", text)
-        text, b = _SPACE_RUN.subn(" ", text)
-        text, c = _TRAILING.subn("", text)
-        text, d = _BLANK_LINES.subn("\n\n", text)
+        # Each regex runs only when a C substring scan says it can match: most documents need none of them.
+        a = b = c = d = 0
+        if any(ch in text for ch in _ZERO_WIDTH_CHARS):
+            text, a = _ZERO_WIDTH.subn("", text)
+        if "  " in text or any(ch in text for ch in _ODD_SPACES):
+            text, b = _SPACE_RUN.subn(" ", text)
+        if any(t in text for t in _TRAILING_HINTS) or text.endswith((" ", "\t", "\u3000")):
+            text, c = _TRAILING.subn("", text)
+        if "\n\n\n" in text:
+            text, d = _BLANK_LINES.subn("\n\n", text)
         stripped = text.strip("\n")
         return stripped, a + b + c + d + (stripped != text)
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import unicodedata
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from filters.cleanup import (
     BoilerplateLines,
     FooterTruncate,
@@ -82,3 +85,17 @@ def test_llmjp_line_extraction_as_released():
     out, n = LlmjpJapaneseLines().apply(text)
     assert out == "日本語の行です。 を参照。カタカナ行" and n >= 3  # joined without newline, as released
     assert LlmjpJapaneseLines(join_with="\n").apply(text)[0] == "日本語の行です。 を参照。\nカタカナ行"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(" \t\u3000\n\u00a0\u2003\u200b\ufeffあa，．。漢」1１"), max_size=30))
+def test_whitespace_and_kutoten_prechecks_never_skip_a_match(text):
+    """The substring pre-checks only skip regexes that cannot match: same result as running them all."""
+    from filters.cleanup import _BLANK_LINES, _KUTOTEN, _SPACE_RUN, _TRAILING, _ZERO_WIDTH
+
+    t, a = _ZERO_WIDTH.subn("", text)
+    t, b = _SPACE_RUN.subn(" ", t)
+    t, c = _TRAILING.subn("", t)
+    t, d = _BLANK_LINES.subn("\n\n", t)
+    assert Whitespace().apply(text) == (t.strip("\n"), a + b + c + d + (t.strip("\n") != t))
+    assert Kutoten().apply(text) == _KUTOTEN.subn(lambda m: "、" if m.group() == "，" else "。", text)
