@@ -31,6 +31,9 @@ def test_sdist_built_by_beams_stager_carries_every_package(tmp_path):
     members = zipfile.ZipFile(wheel).namelist()
     for package in ("jpcorpus", "pipeline", "filters", "tokenizer", "train", "index"):
         assert f"{package}/__init__.py" in members, package
+    # package data the code opens at run time: the word lists and the search page of `jpcorpus serve`
+    for data in ("index/static/search.html", "filters/data/ja_adult_keywords.txt"):
+        assert data in members, data
     sources = sorted(
         p.relative_to(REPO).as_posix() for pkg in ("pipeline", "jpcorpus") for p in (REPO / pkg).glob("*.py")
     )
