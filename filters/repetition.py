@@ -296,8 +296,10 @@ def char_repetition(view: BatchView) -> tuple[dict[int, np.ndarray], dict[int, n
             h += one
             if n not in dup:
                 continue
-            pos = np.flatnonzero(room[: len(h)] >= n) if candidates is None else candidates
-            pos = pos[room[pos] >= n]
+            if candidates is None:
+                pos = np.flatnonzero(room[: len(h)] >= n)
+            else:
+                pos = candidates[room[candidates] >= n]
             if len(pos) < 2:
                 break  # no copies at this n, so none at larger n
             keys = np.sort((h[pos] << pos_bits) | pos.astype(np.uint64))
@@ -313,7 +315,7 @@ def char_repetition(view: BatchView) -> tuple[dict[int, np.ndarray], dict[int, n
             in_run = np.zeros(len(keys), dtype=bool)
             in_run[1:] = same
             in_run[:-1] |= same
-            candidates = np.sort(key_pos[in_run])
+            candidates = key_pos[in_run]  # any order: the next n sorts its keys anyway
     return top, dup
 
 
