@@ -103,8 +103,10 @@ def run_dedup(input_dir: Path, output_dir: Path, workers: int, method: str, poll
         cmd += ["--workers", str(workers)]
     start_wall = time.monotonic()
     before = os.times()
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    peak_runner, peak_workers, worker_cpu_s = 0, {}, {}
+    log_path = output_dir.with_name(output_dir.name + ".log")  # a file, not a pipe: Beam logs a lot at INFO
+    log_file = log_path.open("w")
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=log_file)
+    peak_runner, peak_workers = 0, {}
     while proc.poll() is None:
         stat = _proc_stat(proc.pid)
         if stat:
@@ -113,19 +115,24 @@ def run_dedup(input_dir: Path, output_dir: Path, workers: int, method: str, poll
             child_stat = _proc_stat(child)
             if child_stat:
                 peak_workers[child] = max(peak_workers.get(child, 0), child_stat[0])
-                worker_cpu_s[child] = child_stat[1]
         time.sleep(poll_s)
-    stderr = proc.stderr.read()
+    log_file.close()
+    stderr = log_path.read_text(errors="replace")
     wall_s = time.monotonic() - start_wall
     after = os.times()
-    if proc.returncode != 0:
+    manifest_path = output_dir / "manifest.json"
+    if proc.returncode != 0 and (proc.returncode != 1 or not manifest_path.exists()):
         raise RuntimeError(f"jpcorpus dedup exited {proc.returncode}:\n{stderr[-3000:]}")
-    # CPU of the whole tree: the child and every descendant it waited for (workers are joined by the runner).
+    # Exit status 1 with a manifest: the job ran but its counts do not reconcile; that is recorded, not hidden.
     cpu_s = (after.children_user - before.children_user) + (after.children_system - before.children_system)
-    manifest = json.loads((output_dir / "manifest.json").read_text())
+    manifest = json.loads(manifest_path.read_text())
+    num_discard_logs = stderr.count("Discard inputs for cleaned up instruction")
     stage = {s["name"]: s for s in manifest["stages"]}[f"dedup_{method}"]
     return {
         "docs": stage["in"],
+        "reconciled": not manifest["unreconciled"],
+        "unreconciled": manifest["unreconciled"],
+        "runner_discard_logs": num_discard_logs,
         "out": stage["out"],
         "dropped": stage["dropped"],
         "wall_s": round(wall_s, 1),
@@ -135,6 +142,7 @@ def run_dedup(input_dir: Path, output_dir: Path, workers: int, method: str, poll
         "peak_rss_mb_runner": round(peak_runner / 1e6),
         "peak_rss_mb_largest_worker": round(max(peak_workers.values(), default=0) / 1e6),
         "num_worker_processes": len(peak_workers),
+        "log": str(log_path),
         "stats": {k: v for k, v in stage["stats"].items() if not k.startswith("clusters_by_size")},
     }
 
@@ -160,7 +168,7 @@ def main() -> None:
         }
         rows.append(row)
         print(json.dumps(row), flush=True)
-    header = ("scale", "docs", "wall s", "CPU s", "docs/s wall", "docs/CPU-s", "RSS runner MB", "RSS worker MB")
+    header = ("scale", "docs", "wall s", "CPU s", "docs/s wall", "docs/CPU-s", "RSS runner MB", "RSS worker MB", "reconciled")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for r in rows:
@@ -173,6 +181,7 @@ def main() -> None:
             r["docs_per_cpu_s"],
             r["peak_rss_mb_runner"],
             r["peak_rss_mb_largest_worker"],
+            "yes" if r["reconciled"] else f"NO: {r['unreconciled']}",
         )
         print("| " + " | ".join(f"{c:,}" if isinstance(c, int) else str(c) for c in cells) + " |")
     Path(args.results).parent.mkdir(parents=True, exist_ok=True)
