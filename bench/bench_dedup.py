@@ -168,7 +168,17 @@ def main() -> None:
         }
         rows.append(row)
         print(json.dumps(row), flush=True)
-    header = ("scale", "docs", "wall s", "CPU s", "docs/s wall", "docs/CPU-s", "RSS runner MB", "RSS worker MB", "reconciled")
+    header = (
+        "scale",
+        "docs",
+        "wall s",
+        "CPU s",
+        "docs/s wall",
+        "docs/CPU-s",
+        "RSS runner MB",
+        "RSS worker MB",
+        "reconciled",
+    )
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for r in rows:
