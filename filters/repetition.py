@@ -286,20 +286,23 @@ def char_repetition(view: BatchView) -> tuple[dict[int, np.ndarray], dict[int, n
     pos_bits = np.uint64(max(1, num.bit_length()))
     pos_mask = np.uint64((1 << int(pos_bits)) - 1)
     one = np.uint64(1)
-    candidates: np.ndarray | None = None  # positions whose (n-1)-gram repeats; None before the first dup n
+    first_n = _DUP_NS[0]
+    if num < first_n:
+        return top, dup
+    # h[i]: hash of the first_n-gram at i, rolled up in place (no temporaries of the batch's size)
     h = cp + one  # +1 so that code point 0 still contributes
     with np.errstate(over="ignore"):
-        for n in range(2, max(_DUP_NS) + 1):
-            h = h[:-1]  # h[i]: the n-gram starting at i (updated in place: no temporaries of the batch's size)
+        for n in range(2, first_n + 1):
+            h = h[:-1]
             h *= _HASH_MULT
             h += cp[n - 1 :]
             h += one
-            if n not in dup:
-                continue
-            if candidates is None:
-                pos = np.flatnonzero(room[: len(h)] >= n)
-            else:
-                pos = candidates[room[candidates] >= n]
+        pos = np.flatnonzero(room[: len(h)] >= first_n)
+        for n in _DUP_NS:
+            if n > first_n:
+                # extend the hashes where the previous n-gram repeats only; h keeps each position's latest hash
+                pos = pos[room[pos] >= n]
+                h[pos] = h[pos] * _HASH_MULT + cp[pos + (n - 1)] + one
             if len(pos) < 2:
                 break  # no copies at this n, so none at larger n
             keys = np.sort((h[pos] << pos_bits) | pos.astype(np.uint64))
@@ -315,7 +318,7 @@ def char_repetition(view: BatchView) -> tuple[dict[int, np.ndarray], dict[int, n
             in_run = np.zeros(len(keys), dtype=bool)
             in_run[1:] = same
             in_run[:-1] |= same
-            candidates = key_pos[in_run]  # any order: the next n sorts its keys anyway
+            pos = key_pos[in_run]  # any order: the next n sorts its keys anyway
     return top, dup
 
 
