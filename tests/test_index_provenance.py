@@ -126,7 +126,7 @@ def test_missing_or_foreign_run_is_a_clear_error(run, tmp_path):
 
 def test_search_shows_the_iteration_from_the_log(run, tmp_path, capsys):
     index_dir = tmp_path / "index"
-    argv = ["index", "build", "--shards", str(run / "shards"), "--run", str(run / "run")]
+    argv = ["index", "build", "--shards", str(run / "shards"), "--run", str(run / "run"), "--no-vector"]
     assert cli.main([*argv, "--tokens", str(run / "tokens"), "--output", str(index_dir)]) == 0
     assert "seen in 24 / 24 steps" in capsys.readouterr().out
     # First trained step of every document, straight from the raw log.
@@ -157,7 +157,7 @@ def test_search_shows_the_iteration_from_the_log(run, tmp_path, capsys):
 
 def test_contamination_reports_training_step_of_the_overlap(run, tmp_path, capsys):
     index_dir = tmp_path / "index"
-    argv = ["index", "build", "--shards", str(run / "shards"), "--run", str(run / "run")]
+    argv = ["index", "build", "--shards", str(run / "shards"), "--run", str(run / "run"), "--no-vector"]
     assert cli.main([*argv, "--tokens", str(run / "tokens"), "--output", str(index_dir)]) == 0
     capsys.readouterr()
     joined = {d.doc_id: d for d in provenance.join_run(run / "run", run / "tokens")[0]}

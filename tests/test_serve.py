@@ -436,6 +436,9 @@ def test_page_in_headless_chromium(browser, trained, corpus, capsys):
             assert shown["marks"] == [data["snippet"]["match"]] and data["doc_id"] in shown["docref"]
             assert shown["iteration"] == search._iteration_line(data["training"])
         assert vector_hits[0]["docref"].startswith(seen_id)  # the passage holding the query ranks first
+        # the vector hit's iteration is the same join to the raw provenance log as the n-gram hit's
+        top = api["vector"]["hits"][0]
+        assert top["doc_id"] == seen_id and top["training"]["first_step"] == first[seen_id]
         assert api["vector"]["model"] in page.text_content("#col-vector .note")
         assert page.locator("#spans li.located").count() == 1
         assert "q=" in page.url  # shareable: reloading the address shows the same result
