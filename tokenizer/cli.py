@@ -20,9 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--input",
         nargs="+",
         required=True,
-        metavar="[GROUP=]PATH",
+        metavar="[GROUP[*N]=]PATH",
         help="Parquet shards, .txt, .jsonl files or directories; GROUP is ja, en or code (code must be named; "
-        "otherwise the shard's lang column or the script mix decides)",
+        "otherwise the shard's lang column or the script mix decides); *N offers each document N times",
     )
     train.add_argument(
         "--output", required=True, metavar="PREFIX", help="writes PREFIX.model/.vocab/.tokenizer.json/.card.json"

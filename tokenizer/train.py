@@ -129,8 +129,8 @@ def collect_corpus(inputs: list[TextInput], config: TokenizerTrainConfig) -> Cor
         stats = ReadStats()
         for _ in read_documents(item, stats=stats):
             pass
-        available.update(stats.num_bytes_by_group)
-        input_rows.append({"path": str(item.path), "group": item.group, **asdict(stats)})
+        available.update({g: n * item.repeat for g, n in stats.num_bytes_by_group.items()})
+        input_rows.append({"path": str(item.path), "group": item.group, "repeat": item.repeat, **asdict(stats)})
     groups = {
         g: GroupCorpusStats(
             target_bytes=int(sampling.max_bytes * r / ratio_sum), num_available_bytes=available.get(g, 0)
@@ -160,14 +160,16 @@ def collect_corpus(inputs: list[TextInput], config: TokenizerTrainConfig) -> Cor
     sentences: dict[str, list[str]] = {g: [] for g in groups}
     num_other = 0
     for item in files:
-        for doc in read_documents(item):
+        for doc, copy in ((d, k) for d in read_documents(item) for k in range(item.repeat)):
             stats = groups.get(doc.group)
             if stats is None:
                 num_other += 1
                 continue
-            stats.num_docs += 1
+            stats.num_docs += 1  # a document offered `repeat` times counts as `repeat` documents
             fraction = stats.target_bytes / stats.num_available_bytes
-            if not keep_fraction(sampling.seed, doc.source, fraction):
+            # Each copy draws on its own, so a repeated source below its budget is repeated, not just kept.
+            source = doc.source if copy == 0 else f"{doc.source}#copy{copy}"
+            if not keep_fraction(sampling.seed, source, fraction):
                 stats.num_not_drawn += 1
                 continue
             if stats.num_sampled_bytes >= stats.target_bytes:
@@ -253,11 +255,20 @@ def _run_sentencepiece(sentences: Iterable[str], options: dict, *, what: str) ->
     return model.getvalue()
 
 
-def _merge_and_reestimate(group_models: dict[str, bytes], sentences: list[str], config: TokenizerTrainConfig) -> bytes:
+def _merge_and_reestimate(
+    group_models: dict[str, bytes],
+    sentences: list[str],
+    config: TokenizerTrainConfig,
+    chunk_counts: Counter[str] | None = None,
+) -> bytes:
     """Union of the per-group vocabularies (fixed meta pieces first), cut to vocab_size, scores re-estimated.
 
     Re-estimation is Viterbi EM on the mixed corpus: encode, count pieces, score = log(count / total). A piece
     never used keeps a score below every used one instead of being removed, so the size stays what was asked.
+    With ``chunk_counts`` (pre-segmented chunks within the group's piece length cap, and their counts) the room left
+    after the union is filled with the most frequent chunks the vocabulary lacks; after the first
+    re-estimation, multi-character pieces it never used are swapped for further chunks and scores re-estimated
+    once more.
     """
     protos = {g: parse_model_proto(m, source=f"{g} model") for g, m in group_models.items()}
     first = next(iter(protos.values()))
@@ -281,10 +292,58 @@ def _merge_and_reestimate(group_models: dict[str, bytes], sentences: list[str], 
                     credit[g] -= 1
             if cursor[g] >= len(ranked[g]):
                 credit[g] = 0.0
+    num_from_groups = len(chosen)
+
+    candidates: list[str] = []
+    num_chunk_tokens = 1
+    if chunk_counts:
+        num_chunk_tokens = sum(chunk_counts.values())
+        candidates = [
+            w for w, n in chunk_counts.most_common() if n >= config.per_language.min_chunk_count and _seed_candidate(w)
+        ]
+    next_candidate = 0
+    removed: set[str] = set()
+    num_added = num_swapped = 0
+    merged = None
+    for round_index in range(2 if chunk_counts else 1):
+        while len(chosen) < budget and next_candidate < len(candidates):
+            w = candidates[next_candidate]
+            next_candidate += 1
+            if w not in chosen and w not in removed:
+                # Start at the chunk's own frequency: a piece scored far below its rivals is never on a
+                # Viterbi path, so hard-count EM would never give it a count.
+                chosen[w] = math.log(chunk_counts[w] / num_chunk_tokens)  # type: ignore[index]
+                num_added += 1
+        merged, unused = _build_and_reestimate(group_models, meta, byte_pieces, chosen, sentences, config)
+        if chunk_counts and round_index == 0:
+            for piece in unused:
+                if len(piece) > 1:  # single characters stay: they keep text coverable without byte fallback
+                    del chosen[piece]
+                    removed.add(piece)
+                    num_swapped += 1
+    assert merged is not None
+    if chunk_counts:
+        logger.info(
+            "merged vocabulary: %d pieces from the groups, %d whole chunks added (%d unused pieces swapped)",
+            num_from_groups,
+            num_added,
+            num_swapped,
+        )
     if len(chosen) < budget:
         logger.warning("merged vocabulary has %d pieces, %d short of vocab_size", len(chosen), budget - len(chosen))
+    return merged.SerializeToString()
 
-    merged = parse_model_proto(group_models[next(iter(protos))], source="merged")
+
+def _build_and_reestimate(
+    group_models: dict[str, bytes],
+    meta: list[Any],
+    byte_pieces: list[Any],
+    chosen: dict[str, float],
+    sentences: list[str],
+    config: TokenizerTrainConfig,
+) -> tuple[Any, list[str]]:
+    """The merged ModelProto with re-estimated scores, and the normal pieces the last pass never used."""
+    merged = parse_model_proto(group_models[next(iter(group_models))], source="merged")
     del merged.pieces[:]
     for p in meta:
         merged.pieces.add(piece=p.piece, score=0.0, type=p.type)
@@ -296,6 +355,7 @@ def _merge_and_reestimate(group_models: dict[str, bytes], sentences: list[str], 
     merged.trainer_spec.max_sentencepiece_length = max(config.per_language.max_piece_lengths.values())
 
     normal_ids = [i for i, p in enumerate(merged.pieces) if p.type == NORMAL]
+    unused: list[str] = []
     for iteration in range(config.per_language.num_reestimate_iterations):
         sp = spm.SentencePieceProcessor(model_proto=merged.SerializeToString())
         counts: Counter[int] = Counter()
@@ -305,14 +365,17 @@ def _merge_and_reestimate(group_models: dict[str, bytes], sentences: list[str], 
         floor = math.log(0.5 / total)  # below any piece seen once
         for i in normal_ids:
             merged.pieces[i].score = math.log(counts[i] / total) if counts[i] else floor - 1.0
+        unused = [merged.pieces[i].piece for i in normal_ids if not counts[i]]
         logger.info(
             "re-estimation pass %d: %d tokens, %d of %d pieces unused",
             iteration + 1,
             total,
-            sum(1 for i in normal_ids if not counts[i]),
+            len(unused),
             len(normal_ids),
         )
-    return merged.SerializeToString()
+    for i in normal_ids:
+        chosen[merged.pieces[i].piece] = merged.pieces[i].score
+    return merged, unused
 
 
 def chunk_seed_pieces(sentences: Iterable[str], *, max_piece_length: int, max_pieces: int) -> list[tuple[str, int]]:
@@ -406,7 +469,14 @@ def train_tokenizer(inputs: list[TextInput], output_prefix: str | Path, config: 
         timings["train_groups_s"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         mixed = [s for g in corpus.sentences for s in corpus.sentences[g]]
-        model_bytes = _merge_and_reestimate(group_models, list(_strip_delimiter(mixed)), config)
+        chunk_counts: Counter[str] | None = None
+        if config.per_language.fill_from_chunks and config.preseg.analyzer != "none":
+            chunk_counts = Counter()
+            for g in config.preseg.groups:
+                max_len = config.per_language.max_piece_lengths.get(g, config.max_piece_length)
+                for sentence in corpus.sentences.get(g, ()):
+                    chunk_counts.update(w for w in _WHITESPACE_OR_DELIMITER.split(sentence) if 0 < len(w) <= max_len)
+        model_bytes = _merge_and_reestimate(group_models, list(_strip_delimiter(mixed)), config, chunk_counts)
         timings["merge_reestimate_s"] = time.perf_counter() - t1
     else:
         options = sentencepiece_options(config, vocab_size=config.vocab_size, max_piece_length=config.max_piece_length)
