@@ -7,7 +7,7 @@ measures everything with ``jpcorpus tokenizer compare`` on text none of the mode
 trade-off table (Japanese chars/token against UD word-boundary F1) and the wrapper-overhead figures.
 
     make demo-build   # the demo pipeline's Japanese shards (jawiki sample + web pages) join Aozora for training
-    nice -n 10 .venv/bin/python bench/bench_tokenizer.py --out /tmp/tokbench --vocab-size 50000 --max-mb 25
+    nice -n 10 .venv/bin/python bench/bench_tokenizer.py --out /tmp/tokbench2 --recipes default default+particles
 
 Writes bench/results/tokenizer_tradeoff.png (the curve) and tokenizer_bench.json. Nothing here is asserted; the
 figures go in docs/tokenizer.md and the closing note of issue 6.
@@ -46,8 +46,19 @@ RECIPES: dict[str, list[str]] = {
     "perlang-B": ["preseg.sudachi_mode=B", "preseg.join=[]", f"{PL}=true"],
     "perlang-A+aux": ["preseg.sudachi_mode=A", 'preseg.join=["aux"]', f"{PL}=true"],
     "perlang-A+aux+stem+part": ["preseg.sudachi_mode=A", 'preseg.join=["aux","stem","particles"]', f"{PL}=true"],
+    "default+particles": ['preseg.join=["aux","particles"]'],
+    "previous-default": [
+        "per_language.vocab_sizes={ja=36000,en=9000,code=6000}",
+        "per_language.fill_from_chunks=false",
+    ],
     "default": [],
 }
+# Training bytes per group. All the Japanese text (12.3 MB Aozora train split + 3 x 5.2 MB demo shards), the
+# English and code amounts of the earlier 25 MB runs (6.25 / 3.75 MB), so en/code figures stay comparable.
+DEFAULT_GROUP_MB = "ja=28,en=6.25,code=3.75"
+# The demo shards (modern jawiki + web text) are offered 3 times: Aozora (pre-1950 literature) is 70% of the
+# Japanese text otherwise, and the Japanese an LLM corpus holds is mostly modern web text.
+DEFAULT_JA_EXTRA_REPEAT = 3
 DEFAULT_JA_EXTRA = REPO / "demo-out" / "shards"  # `make demo-build`: jawiki sample + web pages, Japanese only
 
 
@@ -92,15 +103,19 @@ def build_split(out: Path) -> dict[str, Path]:
     }
 
 
-def train(out: Path, name: str, overrides: list[str], vocab_size: int, max_mb: float, ja_extra: list[Path]) -> dict:
+def train(
+    out: Path, name: str, overrides: list[str], vocab_size: int, group_mb: dict[str, float], ja_extra: list[Path],
+    ja_extra_repeat: int,
+) -> dict:  # fmt: skip
     split = out / "split" / "train"
     prefix = out / "models" / name
     cmd = [
         sys.executable, "-m", "jpcorpus", "tokenizer", "train",
-        "--input", f"ja={split / 'aozora'}", *(f"ja={p}" for p in ja_extra),
+        "--input", f"ja={split / 'aozora'}", *(f"ja*{ja_extra_repeat}={p}" for p in ja_extra),
         f"en={split / 'english.txt'}", f"code={split / 'code.jsonl'}",
         "--output", str(prefix), "--config", str(REPO / "configs" / "tokenizer_default.toml"),
-        "--vocab-size", str(vocab_size), "--set", f"sampling.max_bytes={int(max_mb * 1e6)}",
+        "--vocab-size", str(vocab_size), "--set", f"sampling.max_bytes={int(sum(group_mb.values()) * 1e6)}",
+        "--set", "sampling.group_ratios={" + ",".join(f"{g}={mb}" for g, mb in group_mb.items()) + "}",
     ]  # fmt: skip
     for o in overrides:
         cmd += ["--set", o]
@@ -112,6 +127,8 @@ def train(out: Path, name: str, overrides: list[str], vocab_size: int, max_mb: f
     card["wall_s"] = time.perf_counter() - t0
     # CPU seconds of the training process: comparable across runs on a box shared with other jobs.
     card["cpu_s"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    # Kept in the card, so a rerun that reuses the model still reports how long it took to train.
+    Path(f"{prefix}.card.json").write_text(json.dumps(card, ensure_ascii=False, indent=1), encoding="utf-8")
     return card
 
 
@@ -130,7 +147,11 @@ def plot_tradeoff(points: list[dict], path: Path) -> None:
         ax.scatter(p["gsd_f1"], p["ja_vs_v21_pct"], s=60 if ours else 40, marker="o" if ours else "s",
                    color="#d62728" if p["name"] == "default" else ("#1f77b4" if ours else "#7f7f7f"))  # fmt: skip
         ax.annotate(
-            p["name"], (p["gsd_f1"], p["ja_vs_v21_pct"]), textcoords="offset points", xytext=(5, 4), fontsize=8
+            p["name"],
+            (p["gsd_f1"], p["ja_vs_v21_pct"]),
+            textcoords="offset points",
+            fontsize=8,
+            xytext=(5, -11) if p.get("run", "").startswith("25 MB") else (5, 4),  # earlier runs: label below
         )
     ax.axhline(10, color="#2ca02c", lw=0.8, ls="--")
     ax.axvline(base["gsd_f1"], color="#2ca02c", lw=0.8, ls="--")
@@ -174,8 +195,14 @@ def wrapper_overhead(model: Path, texts: list[str]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--vocab-size", type=int, default=50000)
-    parser.add_argument("--max-mb", type=float, default=25.0, help="training text in MB")
+    parser.add_argument("--vocab-size", type=int, default=50570)
+    parser.add_argument("--group-mb", default=DEFAULT_GROUP_MB, help="training text in MB per group")
+    parser.add_argument(
+        "--ja-extra-repeat",
+        type=int,
+        default=DEFAULT_JA_EXTRA_REPEAT,
+        help="times each --ja-extra document is offered to the sampler",
+    )
     parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
     parser.add_argument("--max-chars", type=int, default=600_000, help="chars per eval set")
     parser.add_argument(
@@ -188,6 +215,7 @@ def main() -> None:
     for p in args.ja_extra:
         if not p.exists():
             sys.exit(f"{p} not found: run `make demo-build` first, or pass --ja-extra with no paths for Aozora only")
+    group_mb = {g: float(mb) for g, mb in (item.split("=") for item in args.group_mb.split(","))}
     args.out.mkdir(parents=True, exist_ok=True)
     sys.path.insert(0, str(REPO))
     evals = build_split(args.out)
@@ -198,7 +226,7 @@ def main() -> None:
             card.setdefault("wall_s", float("nan"))
             card.setdefault("cpu_s", float("nan"))
         else:
-            card = train(args.out, name, RECIPES[name], args.vocab_size, args.max_mb, args.ja_extra)
+            card = train(args.out, name, RECIPES[name], args.vocab_size, group_mb, args.ja_extra, args.ja_extra_repeat)
         cards[name] = card
         print(f"{name}: {card['vocab_size']} pieces, train {card['timings_s']['train_s']:.0f} s, "
               f"total {card['wall_s']:.0f} s wall / {card['cpu_s']:.0f} s CPU, peak RSS {card['peak_rss_mb']:.0f} MB",
@@ -242,6 +270,7 @@ def main() -> None:
         }
         if tok.name in cards:
             card = cards[tok.name]
+            point["run"] = f"group_mb={args.group_mb}, ja_extra x{args.ja_extra_repeat}, vocab {args.vocab_size}"
             point.update(recipe=RECIPES[tok.name], wall_s=card["wall_s"], cpu_s=card["cpu_s"],
                          peak_rss_mb=card["peak_rss_mb"], timings_s=card["timings_s"])  # fmt: skip
         points.append(point)
@@ -253,8 +282,22 @@ def main() -> None:
     first = "default" if "default" in args.recipes else args.recipes[0]
     overhead = {first: wrapper_overhead(args.out / "models" / f"{first}.model", eval_texts)}
     print("\nencode throughput, tokens/s on one core:", json.dumps(overhead, indent=1))
-    summary = {"max_mb": args.max_mb, "ja_extra": [str(p) for p in args.ja_extra], "points": points,
-               "overhead": overhead}  # fmt: skip
+    # Points of earlier runs (other corpus budgets) stay on the curve, marked with the run they came from.
+    results_json = args.results / "tokenizer_bench.json"
+    if results_json.exists():
+        previous = json.loads(results_json.read_text(encoding="utf-8"))
+        run_names = {p["name"] for p in points}
+        for p in previous["points"]:
+            if p["kind"] != "ours":
+                continue
+            if "run" not in p:  # written before runs were labelled: the 25 MB, vocab 50,000 runs
+                p["run"] = "25 MB, demo shards x1, vocab 50000"
+                p["name"] += " (25MB)" if p["name"] in run_names else ""
+            if p["name"] not in run_names:
+                points.append(p)
+                run_names.add(p["name"])
+    summary = {"group_mb": group_mb, "ja_extra": [str(p) for p in args.ja_extra],
+               "ja_extra_repeat": args.ja_extra_repeat, "points": points, "overhead": overhead}  # fmt: skip
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
     args.results.mkdir(parents=True, exist_ok=True)
     plot_tradeoff(points, args.results / "tokenizer_tradeoff.png")
