@@ -53,7 +53,7 @@ def score_document(filters: tuple[Filter, ...], doc: dict[str, Any]) -> dict[str
 def score_documents(filters: tuple[Filter, ...], docs: list[dict[str, Any]]) -> list[dict[str, float] | FilterError]:
     """Score columns for each document, or the :class:`FilterError` of the first filter that raised on it.
 
-    Filters that override ``score_batch`` (vectorised: a few numpy calls for the whole batch) score the batch in
+    Filters that override ``score_batch`` (one compiled loop over the whole batch) score the batch in
     one call; if that call raises, they score the documents one by one, so only the documents they really fail on
     are failed — a batch never fails as a whole. The other filters run document by document, all of them on one
     document before the next, so the per-text views they share (sentences, word-list matches) are computed once.

@@ -10,8 +10,11 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
+from numba import njit
+
 from filters.base import Filter, Threshold, ratio
-from filters.textstats import CharCounts, char_counts, char_counts_batch
+from filters.textstats import CharCounts, batch_view, char_counts, char_counts_batch
 
 
 class _FromCharCounts(Filter):
@@ -108,6 +111,18 @@ class JapaneseRatio(_FromCharCounts):
 _KANA = re.compile(r"[ぁ-んァ-ン]")
 
 
+@njit(cache=True, nogil=True)
+def _kana_in_head_kernel(cp: np.ndarray, starts: np.ndarray, lookup_chars: int) -> np.ndarray:
+    """Per document: code points in U+3041–U+3093 or U+30A1–U+30F3 among its first ``lookup_chars``."""
+    out = np.zeros(len(starts) - 1, dtype=np.int64)
+    for d in range(len(starts) - 1):
+        for i in range(starts[d], min(starts[d + 1], starts[d] + lookup_chars)):
+            c = cp[i]
+            if (0x3041 <= c <= 0x3093) or (0x30A1 <= c <= 0x30F3):
+                out[d] += 1
+    return out
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class KanaInHead(Filter):
     """Keeps documents with at least ``min_kana`` kana among their first ``lookup_chars`` characters.
@@ -129,3 +144,7 @@ class KanaInHead(Filter):
 
     def score(self, value: str) -> float:
         return float(len(_KANA.findall(value, 0, self.lookup_chars)))
+
+    def score_batch(self, values: tuple[str, ...]) -> list[float]:
+        view = batch_view(values)
+        return [float(n) for n in _kana_in_head_kernel(view.cp, view.starts, self.lookup_chars).tolist()]

@@ -5,7 +5,7 @@ lists contain offensive words.
 
 Matching is literal (HojiChar ``re.escape``s every entry), leftmost-longest and non-overlapping, with one
 matcher over all lists (built once per process; see :class:`WordMatcher`): a regex alternation of 1,500 words
-cost 4 ms per 2,000-character document.
+cost 4 ms per 2,000-character document, the compiled trie walk ~15 µs.
 With ``katakana_boundaries`` (HojiChar ``NgWordsFilterJa(ignore_confused=True)``), an entry made only of katakana
 (``[ァ-ヴー]+``) matches only when not directly preceded or followed by katakana, so that e.g. an NG word inside a
 longer loanword does not count.
@@ -20,38 +20,142 @@ from importlib import resources
 from typing import ClassVar
 
 import numpy as np
+from numba import njit
 
 from filters.base import Filter, Threshold, ratio
 from filters.textstats import batch_view, char_counts, char_counts_batch
 
 _KATAKANA_WORD = re.compile(r"[ァ-ヴー]+")
-_MAX_CODE_POINT = 0x10FFFF  # code_points() keeps lone surrogates (< 0x10FFFF) as values
 
 
-_BITS = np.uint64(21)  # code points have 21 bits: three fit in one uint64 key
+_MIX = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: the top bits of key * _MIX pick a slot
+_HEAD_BITS = 16  # a 64 Ki-bit (8 KB) bitmap of hashed word heads
 
 
-def _key(cps: list[int]) -> int:
-    key = 0
-    for c in cps:
-        key = (key << 21) | c
-    return key
+def _trie_table(words: list[str]) -> tuple[list[int], np.ndarray, int, np.ndarray]:
+    """A trie of ``words`` as an open-addressing table: key ``node << 21 | code point`` (+1; 0 = empty slot) to the
+    child node, node 0 the root. Returns the node reached by each word, the table, its size in bits and the bitmap
+    of word heads (see :func:`_trie_matches`)."""
+    edges: dict[int, int] = {}
+    word_nodes = []
+    for w in words:
+        node = 0
+        for ch in w:
+            key = (node << 21) | ord(ch)
+            child = edges.get(key)
+            if child is None:
+                child = edges[key] = len(edges) + 1
+            node = child
+        word_nodes.append(node)
+    bits = max(4, (2 * len(edges)).bit_length())
+    table = np.zeros(2 << bits, dtype=np.int64)
+    for key, child in edges.items():
+        slot = (((key + 1) * int(_MIX)) % (1 << 64)) >> (64 - bits)
+        while table[2 * slot]:
+            slot = (slot + 1) & ((1 << bits) - 1)
+        table[2 * slot], table[2 * slot + 1] = key + 1, child
+    # which (first, second) code point pairs start a word, and which single code points are words, as one bitmap of
+    # hashed keys (~5% false positives with 3,000 prefixes): a trie walk starts at a few % of Japanese positions
+    heads = np.zeros(1 << (_HEAD_BITS - 6), dtype=np.uint64)
+    for w in words:
+        key = ((ord(w[0]) << 21) | ord(w[1])) if len(w) >= 2 else ord(w[0]) | (1 << 62)
+        slot = ((key * int(_MIX)) % (1 << 64)) >> (64 - _HEAD_BITS)
+        heads[slot >> 6] |= np.uint64(1 << (slot & 63))
+    return word_nodes, table, bits, heads
 
 
-_FILTER_BITS = 20  # a 1 Mi-entry bitmap: ~0.4% false positives with 4,000 keys, each re-checked in a dict
-_FILTER_MULT = np.uint64(0x9E3779B97F4A7C15)
+@njit(cache=True, nogil=True)
+def _trie_matches(
+    cp: np.ndarray, starts: np.ndarray, table: np.ndarray, bits: int, is_word: np.ndarray, heads: np.ndarray
+) -> np.ndarray:
+    """Every occurrence of every word (overlaps included), walking the trie from each position: rows
+    ``(document, start, end, node)`` with start and end relative to the document, ordered by start then end.
+
+    The walk starts only where the position's first two code points (or its one code point) hit the ``heads``
+    bitmap: Japanese word lists start with common kana, so half the positions start some word's first character
+    (a hash look-up each, mispredicted half the time), but only ~3% start a word's first two."""
+    found = np.empty((64 + len(cp) // 8, 4), dtype=np.int64)
+    num = 0
+    mask = (1 << bits) - 1
+    shift = np.uint64(64 - bits)
+    head_shift = np.uint64(64 - _HEAD_BITS)
+    for d in range(len(starts) - 1):
+        s, e = starts[d], starts[d + 1]
+        for p in range(s, e):
+            single = np.uint64(np.int64(cp[p]) | (1 << 62)) * _MIX >> head_shift
+            hit = (heads[single >> np.uint64(6)] >> (single & np.uint64(63))) & np.uint64(1)
+            if p + 1 < e:
+                pair = np.uint64((np.int64(cp[p]) << 21) | np.int64(cp[p + 1])) * _MIX >> head_shift
+                hit |= (heads[pair >> np.uint64(6)] >> (pair & np.uint64(63))) & np.uint64(1)
+            if hit == 0:
+                continue
+            node = 0
+            for q in range(p, e):
+                key = ((node << 21) | np.int64(cp[q])) + 1
+                slot = np.int64((np.uint64(key) * _MIX) >> shift)
+                child = 0
+                while True:
+                    stored = table[2 * slot]
+                    if stored == key:
+                        child = table[2 * slot + 1]
+                        break
+                    if stored == 0:
+                        break
+                    slot = (slot + 1) & mask
+                if child == 0:
+                    break
+                node = child
+                if is_word[node]:
+                    if num == len(found):
+                        grown = np.empty((2 * len(found), 4), dtype=np.int64)
+                        grown[:num] = found
+                        found = grown
+                    found[num, 0], found[num, 1], found[num, 2], found[num, 3] = d, p - s, q + 1 - s, node
+                    num += 1
+    return found[:num]
 
 
-def _slots(keys: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        return (keys * _FILTER_MULT) >> np.uint64(64 - _FILTER_BITS)
+@njit(cache=True, nogil=True)
+def _is_katakana(c: np.int64) -> bool:
+    return (0x30A1 <= c <= 0x30F4) or c == 0x30FC  # [ァ-ヴー]
 
 
-def _key_filter(keys: list[int]) -> np.ndarray:
-    """A one-hash Bloom filter of ``keys``: a gather per position instead of a binary search (5x cheaper)."""
-    table = np.zeros(1 << _FILTER_BITS, dtype=bool)
-    table[_slots(np.array(keys, dtype=np.uint64))] = True
-    return table
+@njit(cache=True, nogil=True)
+def _select_counts(
+    found: np.ndarray,
+    cp: np.ndarray,
+    starts: np.ndarray,
+    node_mask: np.ndarray,
+    node_kata: np.ndarray,
+    want: int,
+    katakana_boundaries: bool,
+) -> np.ndarray:
+    """Per document: number and characters of the leftmost-longest non-overlapping matches of the lists in
+    ``want`` among ``found`` (:func:`_trie_matches`), as ``WordMatcher._select`` picks them."""
+    out = np.zeros((len(starts) - 1, 2), dtype=np.int64)
+    i, last_doc, last_end = 0, -1, 0
+    while i < len(found):
+        d, start = found[i, 0], found[i, 1]
+        if d != last_doc:
+            last_doc, last_end = d, 0
+        best = -1  # the longest acceptable match at this start
+        while i < len(found) and found[i, 0] == d and found[i, 1] == start:
+            end, node = found[i, 2], found[i, 3]
+            i += 1
+            if node_mask[node] & want == 0:
+                continue
+            if katakana_boundaries and node_kata[node]:
+                s, e = starts[d], starts[d + 1]
+                if (start > 0 and _is_katakana(np.int64(cp[s + start - 1]))) or (
+                    s + end < e and _is_katakana(np.int64(cp[s + end]))
+                ):
+                    continue
+            best = max(best, end)
+        if best >= 0 and start >= last_end:
+            out[d, 0] += 1
+            out[d, 1] += best - start
+            last_end = best
+    return out
 
 
 @functools.lru_cache(maxsize=64)
@@ -65,16 +169,16 @@ _KATAKANA_CHARS = frozenset(chr(c) for c in range(ord("ァ"), ord("ヴ") + 1)) |
 
 
 class WordMatcher:
-    """Literal matching of several word lists in one vectorised pass over a document's code points.
+    """Literal matching of several word lists in one compiled pass over a batch's code points.
 
     ``spans(text, names, katakana_boundaries)`` gives, for the union of the named lists, the leftmost-longest
     non-overlapping matches — what a regex alternation of the escaped words (longest first) finds, HojiChar's
-    method. Every position's 1-, 2- and 3-character keys are looked up at once in bitmaps (a one-hash Bloom
-    filter); only the few positions that pass are checked in Python (dict look-up, then ``str.startswith`` for
-    entries longer than three characters). On 2,000 characters of prose this costs ~0.2 ms where an Aho-Corasick
-    automaton (pyahocorasick) cost ~0.45 ms and a regex alternation 4 ms: Japanese lists start with common kana
-    (いま, よう, さん), so most positions start some entry's first character and a per-position walk is slow.
-    The NG, ad and Swallow filters look at the same document one after the other, so the last result is memoised.
+    method. All words of all lists are one trie (:func:`_trie_table`); :func:`_trie_matches` walks it from every
+    position whose first code point or first two hit a bitmap of word heads, and finds every occurrence of every
+    word once per batch (memoised: the ad, NG and Swallow filters select from the same occurrences).
+    :meth:`counts_batch` then picks each filter's matches in compiled code (:func:`_select_counts`); ``spans``
+    picks them in Python (the two are tested equal). On 2,000 characters of prose the NumPy bitmap version of this
+    cost ~0.2 ms, pyahocorasick ~0.45 ms and a regex alternation 4 ms.
     With ``katakana_boundaries``, a katakana-only entry ([ァ-ヴー]+) preceded or followed by katakana is not a
     candidate (HojiChar ``ignore_confused``'s lookarounds), so a shorter overlapping entry may match instead.
     """
@@ -85,29 +189,30 @@ class WordMatcher:
         for name, words in groups.items():
             for w in words:
                 entries[w] = entries.get(w, 0) | self._bits[name]
-        # One- and two-character entries are found by table look-ups alone; longer ones by their first three
-        # characters, then compared in Python at the few positions where those three match.
-        singles: dict[int, tuple[int, bool]] = {}
-        pairs: dict[int, tuple[int, bool]] = {}
-        self._by_triple: dict[int, list[tuple[str, int, int, bool]]] = {}
-        for w, mask in entries.items():
-            kata = bool(_KATAKANA_WORD.fullmatch(w))
-            cps = [ord(c) for c in w]
-            if len(w) == 1:
-                singles[cps[0]] = (mask, kata)
-            elif len(w) == 2:
-                pairs[_key(cps)] = (mask, kata)
-            else:
-                self._by_triple.setdefault(_key(cps[:3]), []).append((w, len(w), mask, kata))
-        self._singles = singles
-        self._single_table = np.zeros(_MAX_CODE_POINT + 1, dtype=bool)
-        self._single_table[list(singles)] = True
-        self._pairs = pairs
-        self._pair_filter = _key_filter(list(pairs)) if pairs else None
-        self._triple_filter = _key_filter(list(self._by_triple)) if self._by_triple else None
+        words = list(entries)
+        word_nodes, self._table, self._table_bits, self._heads = _trie_table(words)
+        num_nodes = max(word_nodes, default=0) + 1
+        self._node_mask = np.zeros(num_nodes, dtype=np.int64)  # lists the word ending at a node belongs to
+        self._node_kata = np.zeros(num_nodes, dtype=bool)  # the word is katakana only
+        for w, node in zip(words, word_nodes, strict=True):
+            self._node_mask[node] = entries[w]
+            self._node_kata[node] = bool(_KATAKANA_WORD.fullmatch(w))
+        self._is_word = self._node_mask != 0
+        self._mask_of = self._node_mask.tolist()
+        self._kata_of = self._node_kata.tolist()
         self._empty = not entries
         self._last: tuple[str, list[tuple[int, int, int, bool]]] = ("", [])
-        self._last_batch: tuple[tuple[str, ...], list[list[tuple[int, int, int, bool]]]] | None = None
+        self._last_found: tuple[tuple[str, ...], np.ndarray] | None = None
+
+    def _found(self, texts: tuple[str, ...]) -> np.ndarray:
+        """:func:`_trie_matches` of a batch, memoised on the tuple's identity (several filters select from it)."""
+        last = self._last_found  # one read: another thread may replace it, never half-way
+        if last is not None and last[0] is texts:
+            return last[1]
+        view = batch_view(texts)
+        found = _trie_matches(view.cp, view.starts, self._table, self._table_bits, self._is_word, self._heads)
+        self._last_found = (texts, found)
+        return found
 
     def _matches(self, text: str) -> list[tuple[int, int, int, bool]]:
         """Every occurrence of every entry (overlaps included): ``(start, end, list mask, katakana-only)``."""
@@ -119,37 +224,23 @@ class WordMatcher:
         return found
 
     def _matches_batch(self, texts: tuple[str, ...]) -> list[list[tuple[int, int, int, bool]]]:
-        """:meth:`_matches` of every text, with the array look-ups done once over the whole batch."""
-        last = self._last_batch
-        if last is not None and last[0] is texts:
-            return last[1]
+        """:meth:`_matches` of every text, from one compiled pass over the batch."""
+        out: list[list[tuple[int, int, int, bool]]] = [[] for _ in texts]
+        for d, start, end, node in self._found(texts).tolist():
+            out[d].append((start, end, self._mask_of[node], self._kata_of[node]))
+        return out
+
+    def counts_batch(
+        self, texts: tuple[str, ...], names: tuple[str, ...] | None = None, katakana_boundaries: bool = False
+    ) -> np.ndarray:
+        """Per text, ``(number of spans, their characters)`` of :meth:`spans` (int64), without building them."""
+        if self._empty:
+            return np.zeros((len(texts), 2), dtype=np.int64)
+        want = sum(self._bits[n] for n in names) if names is not None else -1
         view = batch_view(texts)
-        cp, doc, starts = view.cp.astype(np.uint64), view.doc, view.starts
-        found: list[list[tuple[int, int, int, bool]]] = [[] for _ in texts]
-        for g in np.flatnonzero(self._single_table[cp]).tolist():
-            mask, kata = self._singles[int(cp[g])]
-            d = int(doc[g])
-            found[d].append((g - int(starts[d]), g - int(starts[d]) + 1, mask, kata))
-        room = view.room
-        if len(cp) >= 2 and self._pair_filter is not None:
-            keys = (cp[:-1] << _BITS) | cp[1:]
-            for g in np.flatnonzero(self._pair_filter[_slots(keys)] & (room[:-1] >= 2)).tolist():
-                entry = self._pairs.get(int(keys[g]))
-                if entry is not None:
-                    d = int(doc[g])
-                    found[d].append((g - int(starts[d]), g - int(starts[d]) + 2, entry[0], entry[1]))
-        if len(cp) >= 3 and self._triple_filter is not None:
-            keys = (((cp[:-2] << _BITS) | cp[1:-1]) << _BITS) | cp[2:]
-            for g in np.flatnonzero(self._triple_filter[_slots(keys)] & (room[:-2] >= 3)).tolist():
-                entries = self._by_triple.get(int(keys[g]))
-                if entries:
-                    d = int(doc[g])
-                    i = g - int(starts[d])
-                    for w, length, mask, kata in entries:
-                        if texts[d].startswith(w, i):
-                            found[d].append((i, i + length, mask, kata))
-        self._last_batch = (texts, found)
-        return found
+        return _select_counts(
+            self._found(texts), view.cp, view.starts, self._node_mask, self._node_kata, want, katakana_boundaries
+        )
 
     def spans(self, text: str, names: tuple[str, ...] | None = None, katakana_boundaries: bool = False):
         return self._select(self._matches(text) if text else [], text, names, katakana_boundaries)
@@ -210,6 +301,9 @@ class WordSelection:
     def spans_batch(self, texts: tuple[str, ...]) -> list[list[tuple[int, int]]]:
         return self.matcher.spans_batch(texts, self.names, self.katakana_boundaries)
 
+    def counts_batch(self, texts: tuple[str, ...]) -> np.ndarray:
+        return self.matcher.counts_batch(texts, self.names, self.katakana_boundaries)
+
 
 @functools.lru_cache(maxsize=32)
 def compile_word_list(words: tuple[str, ...], katakana_boundaries: bool) -> WordSelection:
@@ -269,7 +363,7 @@ class AdKeywords(Filter):
         return float(count_matches(_list_pattern(self.lists, False), value)[0])
 
     def score_batch(self, values: tuple[str, ...]) -> list[float]:
-        return [float(len(spans)) for spans in _list_pattern(self.lists, False).spans_batch(values)]
+        return [float(n) for n in _list_pattern(self.lists, False).counts_batch(values)[:, 0].tolist()]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -306,9 +400,10 @@ class NgWordHits(Filter):
 
     def score_batch(self, values: tuple[str, ...]) -> list[dict[str, float]]:
         per_kind = {
-            kind: _list_pattern((f,), self.katakana_boundaries).spans_batch(values) for kind, f in self._LISTS.items()
+            kind: _list_pattern((f,), self.katakana_boundaries).counts_batch(values)[:, 0].tolist()
+            for kind, f in self._LISTS.items()
         }
-        return [{kind: float(len(spans[i])) for kind, spans in per_kind.items()} for i in range(len(values))]
+        return [{kind: float(hits[i]) for kind, hits in per_kind.items()} for i in range(len(values))]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -344,10 +439,9 @@ class NgCharRatio(Filter):
         return ratio(num_ng_chars, char_counts(value).num_japanese) or float(num_ng_chars)
 
     def score_batch(self, values: tuple[str, ...]) -> list[float]:
-        all_spans = _list_pattern(self.lists, self.katakana_boundaries).spans_batch(values)
+        ng_chars = _list_pattern(self.lists, self.katakana_boundaries).counts_batch(values)[:, 1].tolist()
         counts = char_counts_batch(values)  # shared with the composition filters of the same batch
         out = []
-        for spans, c in zip(all_spans, counts, strict=True):
-            num_ng_chars = sum(end - start for start, end in spans)
+        for num_ng_chars, c in zip(ng_chars, counts, strict=True):
             out.append(ratio(num_ng_chars, c.num_japanese) or float(num_ng_chars) if num_ng_chars else 0.0)
         return out

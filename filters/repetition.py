@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import numpy as np
+from numba import njit
 
 from filters.base import Filter, Threshold, ratio
-from filters.textstats import _HASH_MULT, BatchView, batch_view, code_points, ngram_hashes, segments
+from filters.textstats import _IS_SPACE, batch_view, code_points, ngram_hashes, segments
 
 _TOP_NS = (2, 3, 4)
 _DUP_NS = (5, 6, 7, 8, 9, 10)
@@ -184,8 +185,8 @@ class GopherRepetition(Filter):
     Japanese text — so the n-gram bounds are raised; the line/paragraph bounds are Gopher's (0.30/0.30/0.20/0.20).
 
     NOTE(jpcorpus, 2026-11): repeated n-gram coverage counts the characters covered by any later copy of an n-gram
-    (vectorised); datatrove scans greedily and skips n units after each copy. The two agree on clean text and
-    differ by a few percent on heavily repeated text.
+    (exact, compiled: :func:`_gopher_char_kernel`); datatrove scans greedily and skips n units after each copy.
+    The two agree on clean text and differ by a few percent on heavily repeated text.
     """
 
     name: ClassVar[str] = "gopher_repetition_v1"
@@ -231,14 +232,20 @@ class GopherRepetition(Filter):
     def score_batch(self, values: tuple[str, ...]) -> list[dict[str, float]]:
         if self.unit == "word":
             return [self._score_words(v) for v in values]
-        top, dup = char_repetition(batch_view(values))
+        view = batch_view(values)
         out = []
-        for i, value in enumerate(values):
-            scores = self._lines_and_paragraphs(value)
+        for value, row in zip(values, _gopher_char_kernel(view.cp, view.starts, _IS_SPACE).tolist(), strict=True):
+            num_chars = len(value)
+            scores = {
+                "dup_para_frac": ratio(row[_PARA_DUP], row[_NUM_PARA]),
+                "dup_para_char_frac": ratio(row[_PARA_DUP_CHARS], num_chars),
+                "dup_line_frac": ratio(row[_LINE_DUP], row[_NUM_LINES]),
+                "dup_line_char_frac": ratio(row[_LINE_DUP_CHARS], num_chars),
+            }
             for n in _TOP_NS:
-                scores[f"top_{n}gram_char_frac"] = ratio(float(top[n][i] * n), len(value))
+                scores[f"top_{n}gram_char_frac"] = ratio(float(row[_TOP_COL[n]] * n), num_chars)
             for n in _DUP_NS:
-                scores[f"dup_{n}gram_char_frac"] = ratio(float(dup[n][i]), len(value))
+                scores[f"dup_{n}gram_char_frac"] = ratio(float(row[_DUP_COL[n]]), num_chars)
             out.append(scores)
         return out
 
@@ -260,137 +267,170 @@ class GopherRepetition(Filter):
         return out
 
 
-def char_repetition(view: BatchView) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
-    """Per document of a batch: occurrences of its most frequent character n-gram (n in 2, 3, 4), and characters
-    covered by later copies of a repeated n-gram (n in 5..10) — the n-gram part of ``gopher_repetition_v1``.
+# columns of :func:`_gopher_char_kernel`'s output
+_NUM_PARA, _PARA_DUP, _PARA_DUP_CHARS, _NUM_LINES, _LINE_DUP, _LINE_DUP_CHARS = range(6)
+_TOP_COL = {n: 6 + i for i, n in enumerate(_TOP_NS)}
+_DUP_COL = {n: 6 + len(_TOP_NS) + i for i, n in enumerate(_DUP_NS)}
+_MIX = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: the top bits of key * _MIX pick a slot
 
-    All documents are laid end to end; an n-gram is valid where it fits inside its document.
 
-    - Top counts, exactly: characters are replaced by their dense rank in the batch (1..R, 0 = past the end), and
-      ``document | r0 | r1 | r2 | r3`` packed in one uint64 is sorted once. Every 2-, 3- and 4-gram of a document
-      is then a run of equal key prefixes, so the three counts come from one sort (a batch whose ranks do not fit
-      64 bits falls back to one sort of ``document | hash`` per n).
-    - Later copies: ``hash << b | position`` is sorted per n; equal neighbours of the same document are an n-gram
-      and a later copy (positions sort within a run, so the first is the original). The low bits of the polynomial
-      hash are kept (they depend on every character; its high bits hardly depend on the last one): with ``b`` = 16
-      bits of position in a 32-document batch, two different n-grams of one 2,000-character document share a key
-      with probability ~1e-9. A longer n-gram can only repeat where its (n-1)-gram prefix repeats, so each n
-      re-sorts only those positions.
-    A plain ``np.sort`` of packed keys is several times cheaper than an (arg)sort with a tie-break.
+@njit(cache=True, nogil=True, inline="always")
+def _first_equal_range(cp, a, length, bits, table):
+    """Start of the first range stored in ``table`` with the code points of ``cp[a : a + length]``, or ``a`` after
+    storing it. ``table`` holds (key + 1, start, length) triples, open addressing, 0 = empty slot; the key is a
+    cheap digest (length, first, middle and last code point) because equal keys are compared in full anyway."""
+    key = (
+        (length << 42) ^ (np.int64(cp[a]) << 21) ^ np.int64(cp[a + length // 2]) ^ (np.int64(cp[a + length - 1]) << 7)
+    )
+    mask = (1 << bits) - 1
+    slot = np.int64((np.uint64(key + 1) * _MIX) >> np.uint64(64 - bits))
+    while table[3 * slot] != 0:
+        if table[3 * slot] == key + 1 and table[3 * slot + 2] == length:
+            b = table[3 * slot + 1]
+            same = True
+            for k in range(length):
+                if cp[a + k] != cp[b + k]:
+                    same = False
+                    break
+            if same:
+                return b
+        slot = (slot + 1) & mask
+    table[3 * slot] = key + 1
+    table[3 * slot + 1] = a
+    table[3 * slot + 2] = length
+    return a
+
+
+@njit(cache=True, nogil=True)
+def _table_bits(num_items: int) -> int:
+    """log2 of an open-addressing table size that keeps the load at or below one half."""
+    bits = 4
+    while (1 << bits) < 2 * num_items:
+        bits += 1
+    return bits
+
+
+@njit(cache=True, nogil=True)
+def _gopher_char_kernel(cp: np.ndarray, starts: np.ndarray, is_space: np.ndarray) -> np.ndarray:
+    """Per document (int64 columns, see ``_NUM_PARA`` .. ``_DUP_COL``): paragraphs and non-empty lines with the
+    number and characters of their later copies; occurrences of the most frequent n-gram (n in ``_TOP_NS``);
+    characters covered by later copies of a repeated n-gram (n in ``_DUP_NS``).
+
+    Exact, with no hash collisions: lines and paragraphs are compared code point by code point when their digests
+    agree, and the n-grams of each n are numbered by their first occurrence: the (n+1)-gram at p is the pair
+    (number of the n-gram at p, code point p + n), one 64-bit key. A longer n-gram can only repeat where its
+    prefix repeats, so each n looks only at the positions whose (n-1)-gram occurs twice or more (a fifth of them
+    at n = 5 on prose). Paragraphs are the non-empty pieces of ``text.strip()`` split on runs of two or more
+    newlines, lines the non-empty pieces of ``text.split("\\n")`` (``_lines_and_paragraphs``).
     """
-    num_docs, num = len(view.texts), len(view.cp)
-    cp = view.cp.astype(np.uint64)
-    room = view.room
-    top = _top_counts(view, cp)
-    dup = {n: np.zeros(num_docs, dtype=np.int64) for n in _DUP_NS}
-    pos_bits = np.uint64(max(1, num.bit_length()))
-    pos_mask = np.uint64((1 << int(pos_bits)) - 1)
-    one = np.uint64(1)
-    first_n = _DUP_NS[0]
-    if num < first_n:
-        return top, dup
-    # h[i]: hash of the first_n-gram at i, rolled up in place (no temporaries of the batch's size)
-    h = cp + one  # +1 so that code point 0 still contributes
-    with np.errstate(over="ignore"):
-        for n in range(2, first_n + 1):
-            h = h[:-1]
-            h *= _HASH_MULT
-            h += cp[n - 1 :]
-            h += one
-        pos = np.flatnonzero(room[: len(h)] >= first_n)
-        for n in _DUP_NS:
-            if n > first_n:
-                # extend the hashes where the previous n-gram repeats only; h keeps each position's latest hash
-                pos = pos[room[pos] >= n]
-                h[pos] = h[pos] * _HASH_MULT + cp[pos + (n - 1)] + one
-            if len(pos) < 2:
-                break  # no copies at this n, so none at larger n
-            keys = np.sort((h[pos] << pos_bits) | pos.astype(np.uint64))
-            key_pos = (keys & pos_mask).astype(np.intp)
-            key_doc = view.doc[key_pos]
-            same = ((keys[1:] >> pos_bits) == (keys[:-1] >> pos_bits)) & (key_doc[1:] == key_doc[:-1])
-            later = np.sort(key_pos[1:][same])
-            if len(later):
-                # union of [s, s+n) over sorted starts: each interval counts up to the next start; a start in the
-                # next document is at least n past a valid start of this one, so documents never bleed
-                ends = np.minimum(later + n, np.append(later[1:], later[-1] + n))
-                dup[n] += np.bincount(view.doc[later], weights=ends - later, minlength=num_docs).astype(np.int64)
-            in_run = np.zeros(len(keys), dtype=bool)
-            in_run[1:] = same
-            in_run[:-1] |= same
-            pos = key_pos[in_run]  # any order: the next n sorts its keys anyway
-    return top, dup
-
-
-_RANK_SEEN = np.zeros(0x110000, dtype=bool)  # scratch tables for dense character ranks (reset after each use)
-_RANK_OF = np.zeros(0x110000, dtype=np.uint64)
-
-
-def _top_counts(view: BatchView, cp: np.ndarray) -> dict[int, np.ndarray]:
-    """Occurrences of each document's most frequent n-gram, n in 2, 3, 4 (see :func:`char_repetition`)."""
-    num_docs, num = len(view.texts), len(cp)
-    top = {n: np.zeros(num_docs, dtype=np.int64) for n in _TOP_NS}
-    if num == 0:
-        return top
-    max_n = max(_TOP_NS)
-    _RANK_SEEN[view.cp] = True
-    distinct = np.flatnonzero(_RANK_SEEN)
-    _RANK_SEEN[distinct] = False
-    rank_bits = max(1, (len(distinct) + 1).bit_length())
-    doc_bits = max(1, num_docs.bit_length())
-    if doc_bits + max_n * rank_bits > 64:  # a batch of very many distinct characters: one hash sort per n
-        return _top_counts_hashed(view, cp)
-    _RANK_OF[distinct] = np.arange(1, len(distinct) + 1, dtype=np.uint64)
-    ranks = np.zeros(num + max_n, dtype=np.uint64)
-    ranks[:num] = _RANK_OF[view.cp]
-    _RANK_OF[distinct] = 0
-    bits = np.uint64(rank_bits)
-    key = view.doc.astype(np.uint64) << np.uint64(64 - doc_bits)
-    for j in range(max_n):
-        chars = ranks[j : j + num].copy()
-        chars[view.room <= j] = 0  # past its document's end a window reads rank 0, which no character has
-        key |= chars << (bits * np.uint64(max_n - 1 - j))
-    key = np.sort(key)
-    doc_of = (key >> np.uint64(64 - doc_bits)).astype(np.intp)
-    for n in _TOP_NS:
-        prefix = key >> (bits * np.uint64(max_n - n))
-        starts = np.flatnonzero(np.concatenate(([True], prefix[1:] != prefix[:-1])))
-        lengths = np.diff(np.append(starts, num))  # (np.diff(append=) is 20x slower than this)
-        # a run is valid when its n-th character is a real one (rank > 0): the n-gram fits in its document
-        valid = (prefix[starts] & np.uint64((1 << rank_bits) - 1)) != 0
-        _max_per_doc(top[n], doc_of[starts[valid]], lengths[valid])
-    return top
-
-
-def _max_per_doc(out: np.ndarray, docs: np.ndarray, values: np.ndarray) -> None:
-    """``out[d] = max(values where docs == d)`` for ``docs`` sorted ascending (runs of a sorted key).
-
-    One ``np.maximum.reduceat`` over the documents' segments: ``np.maximum.at`` costs tens of nanoseconds per
-    element, and there is about one run per character.
-    """
-    if len(docs) == 0:
-        return
-    seg_starts = np.concatenate(([0], np.flatnonzero(docs[1:] != docs[:-1]) + 1))
-    out[docs[seg_starts]] = np.maximum.reduceat(values, seg_starts)
-
-
-def _top_counts_hashed(view: BatchView, cp: np.ndarray) -> dict[int, np.ndarray]:
-    num_docs = len(view.texts)
-    top = {n: np.zeros(num_docs, dtype=np.int64) for n in _TOP_NS}
-    doc_bits = np.uint64(max(1, num_docs.bit_length()))
-    h = cp + np.uint64(1)
-    with np.errstate(over="ignore"):
-        for n in range(2, max(_TOP_NS) + 1):
-            h = h[:-1] * _HASH_MULT + cp[n - 1 :] + np.uint64(1)
-            valid = np.flatnonzero(view.room[: len(h)] >= n)
-            if len(valid) == 0:
-                continue
-            doc = view.doc[valid].astype(np.uint64) << (np.uint64(64) - doc_bits)
-            keys = np.sort(doc | ((h[valid] << doc_bits) >> doc_bits))
-            starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
-            lengths = np.diff(np.append(starts, len(keys)))
-            _max_per_doc(top[n], (keys[starts] >> (np.uint64(64) - doc_bits)).astype(np.intp), lengths)
-    return top
+    num_docs = len(starts) - 1
+    out = np.zeros((num_docs, 6 + len(_TOP_NS) + len(_DUP_NS)), dtype=np.int64)
+    max_len = 0
+    for d in range(num_docs):
+        max_len = max(max_len, starts[d + 1] - starts[d])
+    table = np.zeros(3 << _table_bits(max_len + 1), dtype=np.int64)
+    ident = np.empty(max_len, dtype=np.int64)  # per position: first occurrence of its n-gram (document-relative)
+    count = np.empty(max_len, dtype=np.int64)  # per first occurrence: occurrences of its n-gram
+    cand = np.empty(max_len, dtype=np.int64)  # positions whose n-gram may repeat, ascending
+    for d in range(num_docs):
+        s, e = starts[d], starts[d + 1]
+        length = e - s
+        row = out[d]
+        # lines: the non-empty pieces between newlines
+        num_lines = 0
+        for i in range(s, e):
+            num_lines += cp[i] == 0x0A
+        bits = _table_bits(num_lines + 1)
+        table[: 3 << bits] = 0
+        a = s
+        for i in range(s, e + 1):
+            if i == e or cp[i] == 0x0A:
+                if i > a:
+                    row[_NUM_LINES] += 1
+                    if _first_equal_range(cp, a, i - a, bits, table) != a:
+                        row[_LINE_DUP] += 1
+                        row[_LINE_DUP_CHARS] += i - a
+                a = i + 1
+        # paragraphs: text.strip(), split on runs of >= 2 newlines (every piece is then non-empty)
+        table[: 3 << bits] = 0
+        lo, hi = s, e
+        while lo < hi and is_space[min(np.int64(cp[lo]), 0x10000)]:
+            lo += 1
+        while hi > lo and is_space[min(np.int64(cp[hi - 1]), 0x10000)]:
+            hi -= 1
+        a = lo
+        i = lo
+        while i <= hi:
+            run = 0
+            while i + run < hi and cp[i + run] == 0x0A:
+                run += 1
+            if i == hi or run >= 2:
+                if i > a:
+                    row[_NUM_PARA] += 1
+                    if _first_equal_range(cp, a, i - a, bits, table) != a:
+                        row[_PARA_DUP] += 1
+                        row[_PARA_DUP_CHARS] += i - a
+                a = i + run
+            i += max(run, 1)
+        # n-grams, n = 2, 3, ...: number each n-gram by its first occurrence among the candidate positions
+        num_cand = 0
+        for p in range(length - 1):  # n = 2: every position where a 2-gram fits
+            cand[num_cand] = p
+            num_cand += 1
+        for n in range(2, _DUP_NS[-1] + 1):
+            if num_cand == 0:
+                break  # no n-gram repeats, so no longer one does (a top count is 1 where an n-gram fits)
+            bits = _table_bits(num_cand)
+            mask = (1 << bits) - 1
+            shift = np.uint64(64 - bits)
+            table[: 2 << bits] = 0  # (key + 1, first occurrence) pairs
+            for k in range(num_cand):
+                count[cand[k]] = 0
+            top = 0
+            for k in range(num_cand):
+                p = cand[k]
+                if n == 2:
+                    key = (np.int64(cp[s + p]) << 21) | np.int64(cp[s + p + 1])
+                else:
+                    key = (ident[p] << 21) | np.int64(cp[s + p + n - 1])
+                key += 1
+                slot = np.int64((np.uint64(key) * _MIX) >> shift)
+                stored = table[2 * slot]
+                while stored != key and stored != 0:
+                    slot = (slot + 1) & mask
+                    stored = table[2 * slot]
+                # found or inserted without a branch on which: a repeated n-gram is a coin flip on Japanese text,
+                # and the mispredicted branch cost three times the rest of the loop
+                first = p if stored == 0 else table[2 * slot + 1]
+                table[2 * slot] = key
+                table[2 * slot + 1] = first
+                ident[p] = first
+                c = count[first] + 1
+                count[first] = c
+                top = max(top, c)
+            for j in range(len(_TOP_NS)):
+                if _TOP_NS[j] == n:
+                    row[6 + j] = top
+            for j in range(len(_DUP_NS)):
+                if _DUP_NS[j] == n:
+                    covered = 0
+                    end = 0  # the union of [p, p + n) over the later copies p, in ascending order
+                    for k in range(num_cand):
+                        p = cand[k]
+                        later = ident[p] != p
+                        covered += later * (p + n - max(p, end))
+                        end = p + n if later else end
+                    row[6 + len(_TOP_NS) + j] = covered
+            kept = 0  # positions where the (n+1)-gram fits and the n-gram occurs twice or more
+            for k in range(num_cand):  # branch-free: whether it is kept is a coin flip at n = 2
+                p = cand[k]
+                cand[kept] = p
+                kept += (p + n + 1 <= length) & (count[ident[p]] >= 2)
+            num_cand = kept
+        for j in range(len(_TOP_NS)):  # an n-gram that fits and was never counted twice occurs once
+            if row[6 + j] == 0 and length >= _TOP_NS[j]:
+                row[6 + j] = 1
+    return out
 
 
 def _top_chars_words(hashes: np.ndarray, weights: np.ndarray, n: int) -> float:

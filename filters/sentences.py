@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from filters.base import Filter, Threshold, ratio
-from filters.textstats import segments, sentence_stats_batch
+from filters.textstats import LINE_END_CHARS, line_punct_batch, segments, sentence_stats_batch
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -29,7 +29,7 @@ class MeanSentenceLength(Filter):
 
     def score_batch(self, values: tuple[str, ...]) -> list[float]:
         st = sentence_stats_batch(values)
-        return [ratio(int(c), int(n)) for c, n in zip(st.num_chars, st.num_sentences, strict=True)]
+        return [ratio(c, n) for c, n in zip(st.num_chars.tolist(), st.num_sentences.tolist(), strict=True)]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,7 +47,7 @@ class MaxSentenceLength(Filter):
         return float(max((len(s) for s in segments(value).sentences), default=0))
 
     def score_batch(self, values: tuple[str, ...]) -> list[float]:
-        return [float(m) for m in sentence_stats_batch(values).max_chars]
+        return [float(m) for m in sentence_stats_batch(values).max_chars.tolist()]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,7 +65,7 @@ class EllipsisSentenceRatio(Filter):
 
     def score_batch(self, values: tuple[str, ...]) -> list[float]:
         st = sentence_stats_batch(values)
-        return [ratio(int(e), int(n)) for e, n in zip(st.num_ellipsis, st.num_sentences, strict=True)]
+        return [ratio(e, n) for e, n in zip(st.num_ellipsis.tolist(), st.num_sentences.tolist(), strict=True)]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,7 +88,7 @@ class CharsPerKuten(Filter):
         return len(value) / num_kuten
 
 
-_LINE_END = tuple("。！？!?」』）)…")
+_LINE_END = tuple(LINE_END_CHARS)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -107,3 +107,7 @@ class LinePunctRatio(Filter):
     def score(self, value: str) -> float:
         lines = [line.rstrip() for line in value.split("\n") if line.strip()]
         return ratio(sum(1 for line in lines if line.endswith(_LINE_END)), len(lines))
+
+    def score_batch(self, values: tuple[str, ...]) -> list[float]:
+        num_lines, num_ending = line_punct_batch(values)
+        return [ratio(e, n) for e, n in zip(num_ending.tolist(), num_lines.tolist(), strict=True)]

@@ -2,7 +2,10 @@
 
 Several filters look at the same view of a document (code points, the Swallow sentence split). Each view is a
 pure function of the text, memoised for the last few texts, so running the whole filter set on one document
-computes it once. Memoising on the ``str`` is cheap: CPython caches a string's hash.
+computes it once. Memoising on the ``str`` is cheap: CPython caches a string's hash. Batches (``score_batch``) lay
+their documents' code points end to end (:class:`BatchView`) and run one numba-compiled loop over them
+(:func:`_text_stats_kernel`: classes, sentences and lines in a single pass); the loops are compiled on first use
+and cached on disk (``@njit(cache=True)``), so a process pays that once.
 
 Character classes follow Swallow Corpus v1 quality.py (swallow-llm/swallow-corpus @ 2d03507, see
 ../shared/docs/FILTER_RULES.md §D), so the Swallow thresholds mean what they meant there:
@@ -18,6 +21,7 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 _CACHE_TEXTS = 8  # a filter set scores one document at a time; a few slots cover nested callers
 
@@ -53,18 +57,11 @@ def char_counts(text: str) -> CharCounts:
 
 @dataclass(frozen=True, slots=True)
 class BatchView:
-    """Several documents' code points end to end, so that a filter makes its numpy calls once per batch."""
+    """Several documents' code points end to end: the input of the compiled kernels, one call per batch."""
 
     texts: tuple[str, ...]
     cp: np.ndarray  # uint32 code points of all documents, concatenated
     starts: np.ndarray  # intp, len(texts) + 1: document i is cp[starts[i] : starts[i + 1]]
-    doc: np.ndarray  # intp document index of every code point
-    room: np.ndarray  # intp, per code point: characters from it to its document's end (an n-gram fits if >= n)
-
-    def doc_sums(self, mask: np.ndarray) -> np.ndarray:
-        """Per document, the number of True values of a per-code-point mask (int64)."""
-        cum = np.concatenate(([0], np.cumsum(mask, dtype=np.int64)))
-        return cum[self.starts[1:]] - cum[self.starts[:-1]]
 
 
 _last_view: list[BatchView] = []
@@ -79,36 +76,113 @@ def batch_view(texts: tuple[str, ...]) -> BatchView:
     cp = np.frombuffer(b"".join(t.encode("utf-32-le", "surrogatepass") for t in texts), dtype=np.uint32)
     lengths = np.fromiter((len(t) for t in texts), dtype=np.intp, count=len(texts))
     starts = np.concatenate(([0], np.cumsum(lengths))).astype(np.intp)
-    doc = np.repeat(np.arange(len(texts), dtype=np.intp), lengths)
-    view = BatchView(texts, cp, starts, doc, starts[1:][doc] - np.arange(len(cp), dtype=np.intp))
+    view = BatchView(texts, cp, starts)
     _last_view[:] = [view]
     return view
 
 
-_last_counts: list[tuple[tuple[str, ...], list[CharCounts]]] = []
+# what str.isspace() says of each code point (none above the BMP is whitespace): what str.strip() removes
+_IS_SPACE = np.array([chr(c).isspace() for c in range(0x10000)] + [False], dtype=bool)
+# characters a line may end with to count as a sentence-like line (sentences.py LinePunctRatio)
+LINE_END_CHARS = "。！？!?」』）)…"
+_LINE_END = np.array(sorted(ord(c) for c in LINE_END_CHARS), dtype=np.int64)
+
+# columns of :func:`_text_stats_kernel`'s output
+(_HIRA, _KATA, _KANJI, _KUTEN, _TOTEN, _SENTS, _SENT_CHARS, _SENT_MAX, _SENT_ELLIPSIS, _LINES, _LINES_END) = range(11)
 
 
-def char_counts_batch(texts: tuple[str, ...]) -> list[CharCounts]:
-    """:class:`CharCounts` of every text, with one pass of array comparisons over the batch."""
-    last = _last_counts[0] if _last_counts else None
+@njit(cache=True, nogil=True)
+def _text_stats_kernel(cp: np.ndarray, starts: np.ndarray, is_space: np.ndarray, line_end: np.ndarray) -> np.ndarray:
+    """One pass over each document: Swallow character classes, sentences, sentence-like lines (int64 columns).
+
+    Sentences are what :func:`segments` finds: inside a line (split on "\\n"), a maximal run of characters that
+    are not one of 。．！？!? plus the terminator right after it, if any; a terminator with no run before it
+    belongs to no sentence. A sentence "ends in an ellipsis" when its last non-whitespace character is ・ or …
+    (``s.strip().endswith(("・", "…"))``). A line counts for the line-punctuation ratio when it has a
+    non-whitespace character (``line.strip()``); it "ends like a sentence" when its last one is in ``line_end``.
+    """
+    num_docs = len(starts) - 1
+    out = np.zeros((num_docs, 11), dtype=np.int64)
+    for d in range(num_docs):
+        hira = kata = kanji = kuten = toten = 0
+        num_sents = sent_chars = sent_max = num_ellipsis = 0
+        num_lines = num_lines_end = 0
+        run = 0  # length of the current run of sentence body characters
+        last_solid = -1  # last non-whitespace character of the current run (a code point), -1 if none yet
+        line_last = -1  # last non-whitespace character of the current line, -1 if none yet
+        for i in range(starts[d], starts[d + 1] + 1):
+            c = np.int64(cp[i]) if i < starts[d + 1] else np.int64(0x0A)  # the end closes a line
+            if 0x3041 <= c <= 0x3096:
+                hira += 1
+            elif 0x30A1 <= c <= 0x30FA:
+                kata += 1
+            elif (
+                (0x3400 <= c <= 0x9FFF)
+                or (0xF900 <= c <= 0xFAFF)
+                or (0x20000 <= c <= 0x3FFFF)
+                or c == 0x3005
+                or c == 0x3007
+                or c == 0x303B
+            ):
+                kanji += 1
+            terminator = c == 0x3002 or c == 0xFF0E or c == 0xFF01 or c == 0xFF1F or c == 0x21 or c == 0x3F
+            if terminator:
+                if c != 0x21 and c != 0x3F:
+                    kuten += 1
+            elif c == 0x3001 or c == 0xFF0C:
+                toten += 1
+            if terminator or c == 0x0A:
+                if run > 0:  # a sentence ends here, with this terminator or without one (newline, end)
+                    length = run + 1 if terminator else run
+                    num_sents += 1
+                    sent_chars += length
+                    if length > sent_max:
+                        sent_max = length
+                    if not terminator and (last_solid == 0x30FB or last_solid == 0x2026):
+                        num_ellipsis += 1
+                run = 0
+                last_solid = -1
+            else:
+                run += 1
+                if not is_space[min(c, 0x10000)]:
+                    last_solid = c
+            if c == 0x0A:
+                if line_last >= 0:
+                    num_lines += 1
+                    k = np.searchsorted(line_end, line_last)
+                    if k < len(line_end) and line_end[k] == line_last:
+                        num_lines_end += 1
+                line_last = -1
+            elif not is_space[min(c, 0x10000)]:
+                line_last = c
+        row = out[d]
+        row[_HIRA], row[_KATA], row[_KANJI], row[_KUTEN], row[_TOTEN] = hira, kata, kanji, kuten, toten
+        row[_SENTS], row[_SENT_CHARS], row[_SENT_MAX] = num_sents, sent_chars, sent_max
+        row[_SENT_ELLIPSIS], row[_LINES], row[_LINES_END] = num_ellipsis, num_lines, num_lines_end
+    return out
+
+
+_last_stats: list[tuple[tuple[str, ...], np.ndarray]] = []
+
+
+def text_stats_batch(texts: tuple[str, ...]) -> np.ndarray:
+    """:func:`_text_stats_kernel` of a batch, memoised on the tuple's identity (several filters read it)."""
+    last = _last_stats[0] if _last_stats else None  # one read: another thread may replace it, never half-way
     if last is not None and last[0] is texts:
         return last[1]
     view = batch_view(texts)
-    cp = view.cp
-    hira = view.doc_sums((cp >= 0x3041) & (cp <= 0x3096))
-    kata = view.doc_sums((cp >= 0x30A1) & (cp <= 0x30FA))
-    # one comparison per class boundary: np.isin sorts and costs ~50 us per call on a 2,000-character text
-    kanji = view.doc_sums(
-        ((cp >= 0x3400) & (cp <= 0x9FFF)) | ((cp >= 0xF900) & (cp <= 0xFAFF)) | ((cp >= 0x20000) & (cp <= 0x3FFFF))
-    )
-    out = []
-    for i, text in enumerate(texts):
-        special = text.count("々") + text.count("〇") + text.count("〻")
-        kuten = text.count("。") + text.count("．") + text.count("！") + text.count("？")
-        toten = text.count("、") + text.count("，")
-        out.append(CharCounts(len(text), int(hira[i]), int(kata[i]), int(kanji[i]) + special, kuten, toten))
-    _last_counts[:] = [(texts, out)]
-    return out
+    stats = _text_stats_kernel(view.cp, view.starts, _IS_SPACE, _LINE_END)
+    _last_stats[:] = [(texts, stats)]
+    return stats
+
+
+def char_counts_batch(texts: tuple[str, ...]) -> list[CharCounts]:
+    """:class:`CharCounts` of every text (one compiled pass over the batch)."""
+    stats = text_stats_batch(texts).tolist()
+    return [
+        CharCounts(len(text), row[_HIRA], row[_KATA], row[_KANJI], row[_KUTEN], row[_TOTEN])
+        for text, row in zip(texts, stats, strict=True)
+    ]
 
 
 # Swallow quality.py: a sentence is a run of non-terminators plus its terminator, inside one line.
@@ -140,53 +214,16 @@ class SentenceStats:
     num_ellipsis: np.ndarray
 
 
-_TERMINATORS = np.array([ord(c) for c in "。．！？!?"], dtype=np.uint32)
-_ELLIPSIS = np.array([ord(c) for c in "・…"], dtype=np.uint32)
-# str.isspace() over the BMP (no character above it is whitespace): what str.strip() removes
-_IS_SPACE = np.array([chr(c).isspace() for c in range(0x10000)] + [False], dtype=bool)
-_last_sentences: list[tuple[tuple[str, ...], SentenceStats]] = []
-
-
 def sentence_stats_batch(texts: tuple[str, ...]) -> SentenceStats:
-    """:class:`SentenceStats` of a batch from array operations, equal to what :func:`segments` gives per text.
+    """:class:`SentenceStats` of a batch (one compiled pass), equal to what :func:`segments` gives per text."""
+    stats = text_stats_batch(texts)
+    return SentenceStats(stats[:, _SENTS], stats[:, _SENT_CHARS], stats[:, _SENT_MAX], stats[:, _SENT_ELLIPSIS])
 
-    A sentence is a maximal run of characters that are neither a newline nor one of 。．！？!? (the regex
-    ``[^。．！？!?]+`` inside a line), plus the terminator right after it if there is one; a terminator with no
-    such run before it belongs to no sentence, as with Swallow's ``findall``.
-    """
-    last = _last_sentences[0] if _last_sentences else None
-    if last is not None and last[0] is texts:
-        return last[1]
-    view = batch_view(texts)
-    cp, num_docs = view.cp, len(texts)
-    is_term = np.isin(cp, _TERMINATORS)
-    body = ~is_term & (cp != 0x0A)
-    first = np.zeros(len(cp), dtype=bool)  # first character of its document
-    first[view.starts[:-1][view.starts[:-1] < len(cp)]] = True
-    prev_body = np.concatenate(([False], body[:-1])) & ~first
-    run_starts = np.flatnonzero(body & ~prev_body)
-    last_char = np.concatenate((~first[1:], [False]))  # True where the next character is in the same document
-    next_body = np.concatenate((body[1:], [False])) & last_char
-    run_ends = np.flatnonzero(body & ~next_body) + 1  # exclusive
-    after = np.minimum(run_ends, len(cp) - 1)
-    has_term = (run_ends < len(cp)) & is_term[after] & (view.room[after] < view.room[run_ends - 1])
-    lengths = run_ends - run_starts + has_term
-    docs = view.doc[run_starts]
-    # the last non-whitespace character of each run (a sentence with its terminator never ends in ・/…)
-    not_space = ~_IS_SPACE[np.minimum(cp, 0x10000)]
-    last_seen = np.maximum.accumulate(np.where(not_space, np.arange(len(cp)), -1)) if len(cp) else cp
-    last_solid = last_seen[run_ends - 1] if len(run_ends) else run_ends
-    ellipsis = ~has_term & (last_solid >= run_starts) & np.isin(cp[np.maximum(last_solid, 0)], _ELLIPSIS)
-    max_chars = np.zeros(num_docs, dtype=np.int64)
-    np.maximum.at(max_chars, docs, lengths)
-    stats = SentenceStats(
-        np.bincount(docs, minlength=num_docs).astype(np.int64),
-        np.bincount(docs, weights=lengths, minlength=num_docs).astype(np.int64),
-        max_chars,
-        np.bincount(docs, weights=ellipsis, minlength=num_docs).astype(np.int64),
-    )
-    _last_sentences[:] = [(texts, stats)]
-    return stats
+
+def line_punct_batch(texts: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Per document: lines with a non-whitespace character, and those whose last one is in ``LINE_END_CHARS``."""
+    stats = text_stats_batch(texts)
+    return stats[:, _LINES], stats[:, _LINES_END]
 
 
 # Polynomial rolling hash of n-grams over code points (or token ids). 64-bit wrap-around arithmetic; with ids

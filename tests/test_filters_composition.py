@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from filters.composition import HiraganaRatio, JapaneseRatio, KanaInHead, KatakanaRatio, NumChars, NumJapaneseLetters
-from filters.textstats import char_counts
+from filters.textstats import char_counts, char_counts_batch
 from tests.test_quality_stage import real_docs
 
 DOCS = {d["id"]: d["text"] for d in real_docs()}
@@ -74,3 +78,31 @@ def test_threshold_none_disables_and_bad_threshold_is_a_value_error():
         HiraganaRatio(min_ratio="high")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="lookup_chars"):
         KanaInHead(lookup_chars=0)
+
+
+def char_counts_reference(text: str) -> tuple[int, ...]:
+    """Swallow's character classes as regular expressions over the str (filters/textstats.py docstring)."""
+    kanji = r"[々〇〻\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003ffff]"
+    return tuple(len(re.findall(p, text)) for p in (r"[ぁ-\u3096]", r"[ァ-\u30fa]", kanji, r"[。．！？]", r"[、，]"))
+
+
+# class boundaries (U+3040/3041, U+3096/3097, U+30A0/30A1, U+30FA/30FB/30FC, U+33FF/3400, U+9FFF/A000, ...), planes
+# 2-4, lone surrogates, and the characters counted by name
+BOUNDARIES = "\u3040\u3041\u3096\u3097\u30a0\u30a1\u30fa\u30fb\u30fc\u33ff\u3400\u9fff\ua000\uf8ff\uf900\ufaff\ufb00"
+CLASS_EDGES = st.text(
+    alphabet=st.sampled_from(
+        BOUNDARIES + "々〇〻。．！？、，!?\ud800\udfff\U0001ffff\U00020000\U0003ffff\U00040000ンヴ"
+    ),
+    max_size=100,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(CLASS_EDGES, st.text(max_size=60)), max_size=6), st.integers(1, 80))
+def test_char_counts_and_kana_in_head_equal_the_definitions(texts, lookup_chars):
+    batch = tuple(texts)
+    for text, c in zip(batch, char_counts_batch(batch), strict=True):
+        assert (c.num_hiragana, c.num_katakana, c.num_kanji, c.num_kuten, c.num_toten) == char_counts_reference(text)
+        assert c.num_chars == len(text)
+    f = KanaInHead(lookup_chars=lookup_chars)
+    assert f.score_batch(batch) == [float(len(re.findall(r"[ぁ-んァ-ン]", t[:lookup_chars]))) for t in batch]

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from filters.ngwords import AdKeywords, NgCharRatio, NgWordHits, compile_word_list, count_matches, load_word_list
 from tests.test_quality_stage import real_docs
 
@@ -66,3 +69,34 @@ def test_ad_keywords_on_a_real_shop_page_and_prose():
     assert f.score(shop) >= 1  # "送料", "タグ", "検索" ... appear on real shop pages
     assert all(f.score(t) == 0 for t in AOZORA)
     assert f.violations(f.score("送料無料！お問い合わせください。" * 11))[0][0] == "ad_keywords_v1"
+
+
+def regex_reference(words: tuple[str, ...], katakana_boundaries: bool, text: str) -> list[tuple[int, int]]:
+    """HojiChar's method: one alternation of the escaped words, longest first; katakana-only words with lookarounds."""
+    alternatives = []
+    for w in sorted(words, key=len, reverse=True):
+        pattern = re.escape(w)
+        if katakana_boundaries and re.fullmatch("[ァ-ヴー]+", w):
+            pattern = f"(?<![ァ-ヴー]){pattern}(?![ァ-ヴー])"
+        alternatives.append(pattern)
+    return [m.span() for m in re.finditer("|".join(alternatives), text)]
+
+
+NG_LISTS = ("ja_adult_keywords.txt", "ja_discrimination_keywords.txt", "ja_violence_keywords.txt")
+AD_LIST = "hojichar_advertisement_keywords_ja.txt"
+LIST_WORDS = sorted({w for f in (*NG_LISTS, AD_LIST) for w in load_word_list(f)})
+# real list words glued to each other and to katakana/kana, so that prefixes, overlaps and boundaries all occur
+GLUED = st.lists(st.one_of(st.sampled_from(LIST_WORDS), st.sampled_from(list("ァアイカンーヴヵ・あい。 \n\ud800"))))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(GLUED.map("".join), min_size=1, max_size=5))
+def test_batched_counts_equal_the_regex_alternation_and_the_spans(texts):
+    batch = tuple(texts)
+    hits = NgWordHits().score_batch(batch)
+    for kind, f in NgWordHits._LISTS.items():
+        words = load_word_list(f)
+        assert [h[kind] for h in hits] == [float(len(regex_reference(words, True, t))) for t in batch], kind
+    ad = AdKeywords().score_batch(batch)
+    assert ad == [float(len(regex_reference(load_word_list(AD_LIST), False, t))) for t in batch]
+    assert NgCharRatio().score_batch(batch) == [NgCharRatio().score(t) for t in batch]  # spans vs compiled counts

@@ -1,4 +1,5 @@
-"""Repetition filters: numpy n-gram statistics equal brute-force references on real text; each drop reason."""
+"""Repetition filters: compiled n-gram statistics equal brute-force references on real and arbitrary text; each drop
+reason."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import re
 from collections import Counter
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from filters.repetition import GopherRepetition, SwallowRepetition
 from tests.test_quality_stage import real_docs
@@ -115,10 +118,10 @@ def gopher_top_reference(text: str, n: int) -> float:
 @pytest.mark.parametrize(
     "extra",
     [
-        pytest.param("", id="ranks-packed"),
-        # ~35,000 distinct characters in one batch: the dense ranks no longer fit four to a 64-bit key
+        pytest.param("", id="few-distinct"),
+        # ~35,000 distinct characters in one batch, planes 0 and 2 (the earlier numpy code switched paths here)
         pytest.param(
-            "".join(map(chr, range(0x4E00, 0x9FFF))) + "".join(map(chr, range(0x20000, 0x23A98))), id="hashed"
+            "".join(map(chr, range(0x4E00, 0x9FFF))) + "".join(map(chr, range(0x20000, 0x23A98))), id="many-distinct"
         ),
     ],
 )
@@ -129,3 +132,39 @@ def test_gopher_batch_equals_brute_force_on_both_top_count_paths(extra):
             assert score[f"top_{n}gram_char_frac"] == pytest.approx(gopher_top_reference(text, n), rel=1e-12)
         for n in range(5, 11):
             assert score[f"dup_{n}gram_char_frac"] == pytest.approx(gopher_ngram_reference(text, n), rel=1e-12)
+
+
+def gopher_reference(text: str) -> dict[str, float]:
+    """Every gopher_repetition_v1 (char) metric from its definition: Python strings, sets and Counters."""
+    f = GopherRepetition()
+    out = f._lines_and_paragraphs(text)  # re.split and a set of seen strings (datatrove find_duplicates)
+    for n in (2, 3, 4):
+        out[f"top_{n}gram_char_frac"] = gopher_top_reference(text, n)
+    for n in range(5, 11):
+        out[f"dup_{n}gram_char_frac"] = gopher_ngram_reference(text, n)
+    return out
+
+
+# repeats are the point: few characters, newlines (blank lines, paragraphs), whitespace str.strip() removes,
+# lone surrogates, planes 0-2, and NUL (code point 0 must not look like an empty slot)
+REPEATS = st.text(alphabet=st.sampled_from("あいア漢。\n\n \u3000\t\x85\u2028\ud800\udfff😀\x00a"), max_size=120)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(REPEATS, st.text(max_size=80)), min_size=1, max_size=6))
+def test_gopher_scores_equal_the_definitions_on_arbitrary_batches(texts):
+    scores = GopherRepetition().score_batch(tuple(texts))
+    for text, score in zip(texts, scores, strict=True):
+        assert score == gopher_reference(text)  # exact: the same integers divided the same way
+
+
+def test_gopher_on_one_megabyte_line_and_lines_repeated():
+    text = "あ" * 1_000_000  # every n-gram is one n-gram; every position but the first is in a later copy
+    score = GopherRepetition().score(text)
+    for n in (2, 3, 4):
+        assert score[f"top_{n}gram_char_frac"] == (1_000_000 - n + 1) * n / 1_000_000
+    for n in range(5, 11):
+        assert score[f"dup_{n}gram_char_frac"] == 999_999 / 1_000_000
+    assert score["dup_line_frac"] == 0.0 and score["dup_para_frac"] == 0.0
+    text = "\n\n".join(["同じ段落。\n二行目"] * 3 + ["違う"])
+    assert GopherRepetition().score(text) == gopher_reference(text)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from filters.sentences import (
     CharsPerKuten,
     EllipsisSentenceRatio,
@@ -66,3 +69,17 @@ def test_chars_per_kuten_matches_hojichar_rule():
 def test_feed_residue_fails_line_punctuation():
     f = LinePunctRatio()
     assert f.score(FEED) < 0.2 and f.violations(f.score(FEED))[0][0] == "line_punct_ratio_v1"
+
+
+# terminators, line ends, ellipses, newlines and the whitespace str.strip() removes (\r, \x85, \u2028, \u3000, ...)
+PUNCT_TEXT = st.text(
+    alphabet=st.sampled_from("あ漢ア。．！？!?」』）)…・\n\n\r\x85\u2028\u3000\t \x1c\ud800😀"), max_size=80
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(PUNCT_TEXT, st.text(max_size=40)), max_size=6))
+def test_batched_sentence_and_line_statistics_equal_the_python_definitions(texts):
+    batch = tuple(texts)
+    for f in (MeanSentenceLength(), MaxSentenceLength(), EllipsisSentenceRatio(), LinePunctRatio()):
+        assert f.score_batch(batch) == [f.score(t) for t in batch], f.name
