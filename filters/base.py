@@ -122,26 +122,34 @@ class Filter:
         The same rules and messages, read straight from the columns through a per-filter table built once:
         deciding is per document, so the generic path's dict building dominated it.
         """
-        out: list[tuple[str, str]] = []
-        for rule, column, is_min, strict, bound, field, label in _rule_table(self):
-            value = columns[column]
-            if value is None or value != value:  # missing or NaN
-                out.append((rule, f"{field}: score missing"))
-                continue
-            if is_min:
-                ok = value > bound if strict else value >= bound
-            else:
-                ok = value < bound if strict else value <= bound
-            if not ok:
-                out.append((rule, f"{label}={value:.6g} fails {field}={bound}"))
-        return out
+        return rule_violations(rule_table(self), columns)
+
+
+RuleRow = tuple[str, str, bool, bool, float, str, str]  # (rule, column, is_min, strict, bound, field, label)
+
+
+def rule_violations(table: tuple[RuleRow, ...], columns: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(rule, detail)`` of every rule of ``table`` (rows of :func:`rule_table`) that ``columns`` fail."""
+    out: list[tuple[str, str]] = []
+    for rule, column, is_min, strict, bound, field, label in table:
+        value = columns[column]
+        if value is None or value != value:  # missing or NaN
+            out.append((rule, f"{field}: score missing"))
+            continue
+        if is_min:
+            ok = value > bound if strict else value >= bound
+        else:
+            ok = value < bound if strict else value <= bound
+        if not ok:
+            out.append((rule, f"{label}={value:.6g} fails {field}={bound}"))
+    return out
 
 
 _COLUMN_NAMES: dict[type, tuple[str, ...]] = {}
-_RULE_TABLES: dict[int, tuple[Filter, tuple[tuple[str, str, bool, bool, float, str, str], ...]]] = {}
+_RULE_TABLES: dict[int, tuple[Filter, tuple[RuleRow, ...]]] = {}
 
 
-def _rule_table(f: Filter) -> tuple[tuple[str, str, bool, bool, float, str, str], ...]:
+def rule_table(f: Filter) -> tuple[RuleRow, ...]:
     """``(rule, column, is_min, strict, bound, field, label)`` of each active threshold of ``f``, in order."""
     entry = _RULE_TABLES.get(id(f))
     if entry is None or entry[0] is not f:  # the filter is kept in the entry, so its id is never reused

@@ -242,10 +242,10 @@ class GopherRepetition(Filter):
                 "dup_line_frac": ratio(row[_LINE_DUP], row[_NUM_LINES]),
                 "dup_line_char_frac": ratio(row[_LINE_DUP_CHARS], num_chars),
             }
-            for n in _TOP_NS:
-                scores[f"top_{n}gram_char_frac"] = ratio(float(row[_TOP_COL[n]] * n), num_chars)
-            for n in _DUP_NS:
-                scores[f"dup_{n}gram_char_frac"] = ratio(float(row[_DUP_COL[n]]), num_chars)
+            for metric, col, n in _TOP_METRICS:
+                scores[metric] = ratio(float(row[col] * n), num_chars)
+            for metric, col in _DUP_METRICS:
+                scores[metric] = ratio(float(row[col]), num_chars)
             out.append(scores)
         return out
 
@@ -271,6 +271,8 @@ class GopherRepetition(Filter):
 _NUM_PARA, _PARA_DUP, _PARA_DUP_CHARS, _NUM_LINES, _LINE_DUP, _LINE_DUP_CHARS = range(6)
 _TOP_COL = {n: 6 + i for i, n in enumerate(_TOP_NS)}
 _DUP_COL = {n: 6 + len(_TOP_NS) + i for i, n in enumerate(_DUP_NS)}
+_TOP_METRICS = tuple((f"top_{n}gram_char_frac", _TOP_COL[n], n) for n in _TOP_NS)
+_DUP_METRICS = tuple((f"dup_{n}gram_char_frac", _DUP_COL[n]) for n in _DUP_NS)
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: the top bits of key * _MIX pick a slot
 
 
