@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from filters.pii import PiiMasker, luhn_ok, my_number_ok
 from tests.test_quality_stage import real_docs
@@ -119,3 +121,25 @@ def test_kinds_can_be_selected_and_unknown_kinds_are_errors():
     assert masked == "<EMAIL> 090-1234-5678" and counts == {"email": 1}
     with pytest.raises(ValueError, match="ssn"):
         PiiMasker(kinds=("ssn",))
+
+
+# digits (ASCII, full-width, Arabic-Indic), separators, parentheses, plus signs, 8/1 of +81, ISBN, context words
+PII_ALPHABET = st.sampled_from(
+    list("0123456789０１２３４５６７８９١ -ー－‐ (（)）+＋.,/@電話TEL個人番号あ\n") + ["ISBN"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(PII_ALPHABET, max_size=60).map("".join))
+def test_candidate_starts_find_the_same_matches_as_finditer(text):
+    from filters import pii
+
+    for pattern, starts in (
+        (pii._CARD, pii._starts_card),
+        (pii._MY_NUMBER, pii._starts_card),
+        (pii._PHONE_SEPARATED, pii._starts_phone_separated),
+        (pii._PHONE_PLAIN, pii._starts_phone_plain),
+        (pii._PHONE_INTL, pii._starts_phone_intl),
+    ):
+        expected = [m.span() for m in pattern.finditer(text)]
+        assert [m.span() for m in pii._matches_at(pattern, text, starts(text, pii._runs(text)))] == expected
