@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from hypothesis import given, settings
@@ -99,3 +100,26 @@ def test_whitespace_and_kutoten_prechecks_never_skip_a_match(text):
     t, d = _BLANK_LINES.subn("\n\n", t)
     assert Whitespace().apply(text) == (t.strip("\n"), a + b + c + d + (t.strip("\n") != t))
     assert Kutoten().apply(text) == _KUTOTEN.subn(lambda m: "、" if m.group() == "，" else "。", text)
+
+
+# every character the width and whitespace steps look for, next to each other
+FLAG_TEXT = st.text(
+    alphabet=st.sampled_from(
+        "あア a\t\n\u3000\u00a0\u2000\u200a\u200b\u200c\u200d\u2060\ufeff０９Ａｚｶﾞ\uff61\uff9f\uff60\ud800"
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(FLAG_TEXT)
+def test_compiled_flags_equal_the_substring_scans_they_replace(text):
+    from filters import cleanup
+
+    flags = cleanup._char_flags(text)
+    assert flags[cleanup._NUM_FULLWIDTH_ALNUM] == len(re.findall(r"[０-９Ａ-Ｚａ-ｚ]", text))
+    assert flags[cleanup._HAS_HALFWIDTH_KANA] == (re.search(r"[\uff61-\uff9f]", text) is not None)
+    assert flags[cleanup._HAS_ZERO_WIDTH] == any(c in text for c in "\u200b\u200c\u200d\u2060\ufeff")
+    assert flags[cleanup._HAS_SPACE_RUN] == (cleanup._SPACE_RUN.search(text) is not None)
+    assert flags[cleanup._HAS_TRAILING] == (cleanup._TRAILING.search(text) is not None)
+    assert flags[cleanup._HAS_BLANK_LINES] == ("\n\n\n" in text)
