@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from filters.apply import FilterError, column_specs, decide, score_documents
 from filters.cleanup import CleanupStep
+from filters.compression import keep_heap_between_compressions
 from filters.config import FilterPlan, FiltersConfig, build_plan
 from filters.pii import PiiMasker
 from pipeline.stage import BatchedCountedDoFn, CountedDoFn, Drop, Fail, count
@@ -99,6 +100,11 @@ class Quality(BatchedCountedDoFn):
     def __init__(self, plan: FilterPlan) -> None:
         super().__init__()
         self._plan = plan
+
+    def setup(self) -> None:
+        super().setup()
+        # zlib_ratio_v1 compresses every document; without this each call page-faults its state back in
+        keep_heap_between_compressions()
 
     def apply_batch(self, docs: list[dict[str, Any]]) -> list[dict[str, Any] | Drop | Fail]:
         results: list[dict[str, Any] | Drop | Fail | None] = [None] * len(docs)
