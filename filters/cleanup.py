@@ -234,6 +234,14 @@ _TRAILING = re.compile(r"[ \t\u3000]+$", re.MULTILINE)
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 
+def _strip_line_ends(text: str) -> tuple[str, int]:
+    """``_TRAILING.subn("", text)`` by str.rstrip per line (the regex tries every position: ~40 µs a document)."""
+    lines = text.split("\n")
+    stripped = [line.rstrip(" \t\u3000") for line in lines]
+    num = sum(1 for a, b in zip(lines, stripped, strict=True) if len(a) != len(b))
+    return ("\n".join(stripped), num) if num else (text, 0)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Whitespace(CleanupStep):
     """Collapse runs of spaces/tabs to one space, drop zero-width characters and trailing spaces, keep at most
@@ -250,7 +258,7 @@ class Whitespace(CleanupStep):
         if _char_flags(text)[_HAS_SPACE_RUN]:
             text, b = _SPACE_RUN.subn(" ", text)
         if _char_flags(text)[_HAS_TRAILING]:
-            text, c = _TRAILING.subn("", text)
+            text, c = _strip_line_ends(text)
         if _char_flags(text)[_HAS_BLANK_LINES]:
             text, d = _BLANK_LINES.subn("\n\n", text)
         stripped = text.strip("\n")

@@ -123,3 +123,11 @@ def test_compiled_flags_equal_the_substring_scans_they_replace(text):
     assert flags[cleanup._HAS_SPACE_RUN] == (cleanup._SPACE_RUN.search(text) is not None)
     assert flags[cleanup._HAS_TRAILING] == (cleanup._TRAILING.search(text) is not None)
     assert flags[cleanup._HAS_BLANK_LINES] == ("\n\n\n" in text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(FLAG_TEXT)
+def test_line_end_stripping_equals_the_trailing_regex(text):
+    from filters import cleanup
+
+    assert cleanup._strip_line_ends(text) == cleanup._TRAILING.subn("", text)
