@@ -26,6 +26,7 @@ from filters.config import build_plan
 from jpcorpus.config import replace_dotted, to_dict
 from jpcorpus.errors import UsageError
 from pipeline import manifest as mf
+from pipeline.beam_fixes import patch_time_based_flush_race
 from pipeline.config import PipelineConfig, load_pipeline_config
 from pipeline.dedup import Dedup, dedup_fields, dedup_stage_names
 from pipeline.formats import detect_format, expand_inputs
@@ -75,6 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def beam_options(extra: list[str], workers: int) -> PipelineOptions:
+    patch_time_based_flush_race()  # the multi-process local runner loses elements without it (pipeline/beam_fixes.py)
     argv = list(extra)
     if not any(a == "--runner" or a.startswith("--runner=") for a in argv):
         argv.append("--runner=FnApiRunner")  # explicit: Beam's default would try to download the Prism runner
