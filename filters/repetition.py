@@ -233,21 +233,19 @@ class GopherRepetition(Filter):
         if self.unit == "word":
             return [self._score_words(v) for v in values]
         view = batch_view(values)
-        out = []
-        for value, row in zip(values, _gopher_char_kernel(view.cp, view.starts, _IS_SPACE).tolist(), strict=True):
-            num_chars = len(value)
-            scores = {
-                "dup_para_frac": ratio(row[_PARA_DUP], row[_NUM_PARA]),
-                "dup_para_char_frac": ratio(row[_PARA_DUP_CHARS], num_chars),
-                "dup_line_frac": ratio(row[_LINE_DUP], row[_NUM_LINES]),
-                "dup_line_char_frac": ratio(row[_LINE_DUP_CHARS], num_chars),
-            }
-            for metric, col, n in _TOP_METRICS:
-                scores[metric] = ratio(float(row[col] * n), num_chars)
-            for metric, col in _DUP_METRICS:
-                scores[metric] = ratio(float(row[col]), num_chars)
-            out.append(scores)
-        return out
+        counts = _gopher_char_kernel(view.cp, view.starts, _IS_SPACE)
+        num_chars = np.diff(view.starts)
+        # numerators and denominators in GOPHER_METRICS order; float64 division is the one ratio() does (the
+        # integers are far below 2**53, so converting them is exact), 0.0 where the denominator is 0
+        num = np.empty((len(values), len(GOPHER_METRICS)), dtype=np.float64)
+        den = np.empty_like(num)
+        num[:, :4] = counts[:, [_PARA_DUP, _PARA_DUP_CHARS, _LINE_DUP, _LINE_DUP_CHARS]]
+        den[:, 0], den[:, 1], den[:, 2], den[:, 3] = counts[:, _NUM_PARA], num_chars, counts[:, _NUM_LINES], num_chars
+        num[:, 4 : 4 + len(_TOP_NS)] = counts[:, [_TOP_COL[n] for n in _TOP_NS]] * np.array(_TOP_NS)
+        num[:, 4 + len(_TOP_NS) :] = counts[:, [_DUP_COL[n] for n in _DUP_NS]]
+        den[:, 4:] = num_chars[:, None]
+        fracs = np.divide(num, den, out=np.zeros_like(num), where=den != 0)
+        return [dict(zip(GOPHER_METRICS, row, strict=True)) for row in fracs.tolist()]
 
     def _score_words(self, value: str) -> dict[str, float]:
         from filters.words import word_ids
@@ -271,8 +269,6 @@ class GopherRepetition(Filter):
 _NUM_PARA, _PARA_DUP, _PARA_DUP_CHARS, _NUM_LINES, _LINE_DUP, _LINE_DUP_CHARS = range(6)
 _TOP_COL = {n: 6 + i for i, n in enumerate(_TOP_NS)}
 _DUP_COL = {n: 6 + len(_TOP_NS) + i for i, n in enumerate(_DUP_NS)}
-_TOP_METRICS = tuple((f"top_{n}gram_char_frac", _TOP_COL[n], n) for n in _TOP_NS)
-_DUP_METRICS = tuple((f"dup_{n}gram_char_frac", _DUP_COL[n]) for n in _DUP_NS)
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: the top bits of key * _MIX pick a slot
 
 
