@@ -1,6 +1,7 @@
 """Whole dedup stage benchmark (issue 4): ``jpcorpus dedup`` docs/s per core and peak RSS against input size.
 
-    python bench/bench_dedup.py --base-docs 6250 --scales 1 4 16 --workers 2 [--method minhash]
+    python bench/bench_dedup.py --base-docs 6250 --scales 1 4 16 --workers 2 0 [--method minhash]
+    python bench/bench_dedup.py --scales 16 --workers 2 --malloc-env --results bench/results/bench_dedup_malloc.json
 
 Input: Parquet shards of ``base_docs * scale`` documents made by ``tests/dedup_corpus.py:scaled_doc`` (half of them
 new: four spliced 500-character pieces of Aozora Bunko chunks, jawiki articles and the ClueWeb09-ja shop pages;
@@ -11,12 +12,15 @@ Each size runs ``python -m jpcorpus.cli dedup --input ... --output ...`` as a ch
 ``/proc`` every 0.2 s for the RSS of that process (the runner: graph construction, the in-memory shuffle of the
 local runner, the manifest) and of each of its descendant processes (the SDK workers of ``--workers N``), and
 sums their CPU time (user + system, children included) so docs/s per core is not distorted by other jobs on the
-machine. Results: a printed table and ``bench/results/bench_dedup.json``.
+machine. ``--workers 2 0`` runs each size with two SDK worker processes and then in-process; ``output_sha256``
+(every kept and rejected row, sorted) must be equal between them. Results: a printed table and
+``bench/results/bench_dedup.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -96,7 +100,28 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
-def run_dedup(input_dir: Path, output_dir: Path, workers: int, method: str, poll_s: float = 0.2) -> dict:
+def output_digest(output_dir: Path) -> str:
+    """SHA-256 of the job's outputs independent of sharding and row order: every kept row (all columns) and every
+    reject row, each sorted. Equal digests = the same documents kept, with the same clusters, and the same rejects."""
+    import pyarrow.parquet as pq
+
+    digest = hashlib.sha256()
+    for sub in ("shards", "rejects"):
+        rows = []
+        for path in sorted((output_dir / sub).glob("*.parquet")):
+            rows += [json.dumps(r, sort_keys=True, default=str) for r in pq.read_table(path).to_pylist()]
+        digest.update(f"{sub} {len(rows)}\n".encode())
+        for row in sorted(rows):
+            digest.update(row.encode() + b"\n")
+    return digest.hexdigest()
+
+
+MALLOC_ENV = {"PYTHONMALLOC": "malloc", "MALLOC_ARENA_MAX": "2"}
+
+
+def run_dedup(
+    input_dir: Path, output_dir: Path, workers: int, method: str, poll_s: float = 0.2, malloc_env: bool = False
+) -> dict:
     cmd = [sys.executable, "-m", "jpcorpus.cli", "dedup", "--input", str(input_dir), "--output", str(output_dir)]
     cmd += ["--overwrite", "--method", method, "--runner=FnApiRunner"]
     if workers:
@@ -105,7 +130,8 @@ def run_dedup(input_dir: Path, output_dir: Path, workers: int, method: str, poll
     before = os.times()
     log_path = output_dir.with_name(output_dir.name + ".log")  # a file, not a pipe: Beam logs a lot at INFO
     log_file = log_path.open("w")
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=log_file)
+    env = {**os.environ, **MALLOC_ENV} if malloc_env else None  # inherited by the SDK worker processes
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=log_file, env=env)
     peak_runner, peak_workers = 0, {}
     while proc.poll() is None:
         stat = _proc_stat(proc.pid)
@@ -127,12 +153,16 @@ def run_dedup(input_dir: Path, output_dir: Path, workers: int, method: str, poll
     cpu_s = (after.children_user - before.children_user) + (after.children_system - before.children_system)
     manifest = json.loads(manifest_path.read_text())
     num_discard_logs = stderr.count("Discard inputs for cleaned up instruction")
+    # pipeline/beam_fixes.py logs (up to 20 times) each write that had to wait for a time-based flush: bytes the
+    # unpatched Beam would have dropped between Beam steps.
+    num_held_back_logs = stderr.count("write held back by a time-based flush")
     stage = {s["name"]: s for s in manifest["stages"]}[f"dedup_{method}"]
     return {
         "docs": stage["in"],
         "reconciled": not manifest["unreconciled"],
         "unreconciled": manifest["unreconciled"],
         "runner_discard_logs": num_discard_logs,
+        "held_back_write_logs": num_held_back_logs,
         "out": stage["out"],
         "dropped": stage["dropped"],
         "wall_s": round(wall_s, 1),
@@ -142,6 +172,7 @@ def run_dedup(input_dir: Path, output_dir: Path, workers: int, method: str, poll
         "peak_rss_mb_runner": round(peak_runner / 1e6),
         "peak_rss_mb_largest_worker": round(max(peak_workers.values(), default=0) / 1e6),
         "num_worker_processes": len(peak_workers),
+        "output_sha256": output_digest(output_dir),
         "log": str(log_path),
         "stats": {k: v for k, v in stage["stats"].items() if not k.startswith("clusters_by_size")},
     }
@@ -151,8 +182,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base-docs", type=int, default=6250)
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 4, 16])
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[2], help="worker processes per run; 0 = in-process runner"
+    )
     parser.add_argument("--method", choices=("minhash", "exact"), default="minhash")
+    parser.add_argument(
+        "--malloc-env",
+        action="store_true",
+        help="run with PYTHONMALLOC=malloc MALLOC_ARENA_MAX=2 (freed bundle memory goes back to the OS)",
+    )
     parser.add_argument("--workdir", default="/tmp/bench_dedup")
     parser.add_argument("--results", default=str(REPO / "bench" / "results" / "bench_dedup.json"))
     args = parser.parse_args()
@@ -161,15 +199,19 @@ def main() -> None:
     for scale in args.scales:
         num_docs = args.base_docs * scale
         input_dir = make_input(num_docs, workdir / f"input-{num_docs}")
-        row = {
-            "scale": scale,
-            "workers": args.workers,
-            **run_dedup(input_dir, workdir / f"out-{num_docs}", args.workers, args.method),
-        }
-        rows.append(row)
-        print(json.dumps(row), flush=True)
+        for workers in args.workers:
+            out_dir = workdir / f"out-{num_docs}-w{workers}{'-malloc' if args.malloc_env else ''}"
+            row = {
+                "scale": scale,
+                "workers": workers,
+                "malloc_env": args.malloc_env,
+                **run_dedup(input_dir, out_dir, workers, args.method, malloc_env=args.malloc_env),
+            }
+            rows.append(row)
+            print(json.dumps(row), flush=True)
     header = (
         "scale",
+        "workers",
         "docs",
         "wall s",
         "CPU s",
@@ -184,6 +226,7 @@ def main() -> None:
     for r in rows:
         cells = (
             r["scale"],
+            r["workers"] or "in-process",
             r["docs"],
             r["wall_s"],
             r["cpu_s"],

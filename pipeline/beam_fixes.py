@@ -17,7 +17,7 @@ runs of elements, so nothing fails to decode) disappear: a stage silently receiv
 before it produced. The SDK workers themselves flush by size only (``data_buffer_time_limit_ms`` defaults to 0
 there), so outputs are not affected, and the in-process runner uses an in-memory channel.
 
-Reproduction: ``python bench/beam_flush_race.py`` (the stream alone, seconds; and a small multi-process pipeline).
+Reproduction: ``python bench/beam_flush_race.py stream`` (the stream alone, about a second).
 
 Fix here: ``write`` takes the stream's ``_flush_lock``, the lock ``flush()`` already holds, so no write can land
 between ``get()`` and ``_clear()``. A writer now waits while a flush blocks on the send queue: that is the
