@@ -60,7 +60,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         vocab_size=1200,
         character_coverage=0.98,
         control_symbols=("<|endoftext|>",),
-        user_defined_symbols=("<|sep|>",),
+        user_defined_symbols=("<|sep|>", "\n\u3000", "。\n"),  # newline pieces, as the default config has
         num_threads=2,
         sampling=SamplingConfig(max_bytes=250_000),
         preseg=PresegConfig(sudachi_mode="B"),
@@ -109,6 +109,12 @@ def test_exported_tokenizer_json_encodes_like_sentencepiece(models: dict[str, Pa
     for piece in ("<unk>", "<s>", "</s>", "<pad>", "<|endoftext|>", "\n", "<|sep|>"):
         assert tok.token_to_id(piece) == sp.piece_to_id(piece)
     assert sp.encode("前<|sep|>後", out_type=str).count("<|sep|>") == 1
+    # Multi-character newline pieces are whole tokens in both (which of 。\n / \n\u3000 wins is the model's
+    # choice: the unigram lattice or BPE's leftmost match), so a paragraph break never costs a bare "\n".
+    text = "彼は言った。\n\u3000それから"
+    pieces = sp.encode(text, out_type=str)
+    assert "\n" not in pieces and ("\n\u3000" in pieces or "。\n" in pieces), pieces
+    assert tok.encode(text, add_special_tokens=False).ids == sp.encode(text)
     assert tok.get_vocab_size() == sp.get_piece_size()
 
 
@@ -156,3 +162,28 @@ def test_nfkc_model_with_dummy_prefix_from_sentencepiece_repo() -> None:
     assert num_ties <= len(texts) // 50
     # Full-width letters are folded by the NFKC table, in both.
     assert tok.encode("ＡＢＣ", add_special_tokens=False).ids == sp.encode("ＡＢＣ") == sp.encode("ABC")
+
+
+def test_user_defined_symbols_score_like_sentencepiece(models: dict[str, Path]) -> None:
+    """A longer newline piece against a shorter one: SentencePiece scores every user-defined symbol ~-0.1
+    (its max_score_ starts at FLT_MIN, above every log-probability), not length x the best normal score."""
+    from tokenizer.model_proto import NORMAL, USER_DEFINED
+
+    proto = load_model_proto(f"{models['unigram']}.model")
+    scores = {p.piece: p.score for p in proto.pieces if p.type == NORMAL}
+    # 。 + 」\n「 (-4 - 0.1) beats 。」 + \n「 (-4.5 - 0.1) in SentencePiece; scored length x max score (3m vs 2m)
+    # the second would win whenever the best normal score m < -0.5 (here: "▁", about -1).
+    assert max(scores.values()) < -0.5
+    for piece, score in (("。", -4.0), ("。」", -4.5), ("あ", -1.0), ("い", -1.0)):
+        if piece in scores:
+            next(p for p in proto.pieces if p.piece == piece).score = score
+        else:
+            proto.pieces.add(piece=piece, score=score, type=NORMAL)
+    for piece in ("」\n「", "\n「"):
+        proto.pieces.add(piece=piece, score=0.0, type=USER_DEFINED)
+    proto.trainer_spec.vocab_size = len(proto.pieces)
+    sp = spm.SentencePieceProcessor(model_proto=proto.SerializeToString())
+    tok = to_hf_tokenizer(proto)
+    text = "あ。」\n「い"
+    assert sp.encode(text, out_type=str) == ["あ", "。", "」\n「", "い"]
+    assert tok.encode(text, add_special_tokens=False).ids == sp.encode(text)
