@@ -288,11 +288,17 @@ def test_default_config_file_loads() -> None:
         TokenizerTrainConfig, load_toml(Path(__file__).parent.parent / "configs" / "tokenizer_default.toml")
     )
     assert cfg.vocab_size == 50570 and cfg.preseg.analyzer == "sudachi" and cfg.control_symbols == ("<|endoftext|>",)
-    # The recipe the issue-6 benchmark chose (docs/tokenizer.md): per-language, Sudachi A, inflection chains open,
-    # the rest filled with whole chunks.
-    assert cfg.preseg.sudachi_mode == "A" and cfg.preseg.join == ("aux",) and cfg.preseg.seed_from_chunks
-    assert cfg.per_language.enabled and cfg.per_language.vocab_sizes == {"ja": 36000, "en": 7000, "code": 2500}
+    # The recipe the issue-6 benchmark chose (docs/tokenizer.md): per-language, Sudachi A, inflection chains,
+    # nominal predicates, sentence-final particles and punctuation runs open, the rest filled with whole chunks,
+    # newline pieces for Japanese prose's line ends and starts.
+    assert cfg.preseg.sudachi_mode == "A" and cfg.preseg.seed_from_chunks
+    assert cfg.preseg.join == ("aux", "nominal", "final", "symbols")
+    assert cfg.per_language.enabled and cfg.per_language.vocab_sizes == {"ja": 28000, "en": 7000, "code": 1500}
     assert cfg.per_language.fill_from_chunks and cfg.per_language.min_chunk_count == 2
+    assert cfg.user_defined_symbols[:2] == ("\n\u3000", "\n「") and len(cfg.user_defined_symbols) == 8
+    assert all("\n" in s for s in cfg.user_defined_symbols)
+    # The CLI without --config (make demo's 4k vocabulary) still gets the small-vocabulary dataclass defaults.
+    assert TokenizerTrainConfig().user_defined_symbols == () and not TokenizerTrainConfig().per_language.enabled
 
 
 def test_input_repeat_offers_each_document_n_times(tmp_path: Path) -> None:
@@ -365,6 +371,53 @@ def test_join_rules_open_only_function_chains() -> None:
         a, b = SudachiSegmenter("A")(line), SudachiSegmenter("A", ("aux",))(line)
         assert a.replace(PRESEG_DELIMITER, "") == b.replace(PRESEG_DELIMITER, "") == line
         assert b.count(PRESEG_DELIMITER) <= a.count(PRESEG_DELIMITER)
+
+
+def test_literary_join_rules() -> None:
+    """pronoun / nominal / final: each opens only its own boundary kind; a genitive の or a noun stays apart."""
+    from tokenizer.train import SudachiSegmenter
+
+    sentences = ["彼はそれを見ていたのです。", "そうですか、行くのかね。", "これが東京の本だよ。"]
+
+    def cut(join: tuple[str, ...]) -> list[str]:
+        return [s.replace(PRESEG_DELIMITER, "|") for s in map(SudachiSegmenter("A", join), sentences)]
+
+    assert cut(()) == [
+        "彼|は|それ|を|見|て|い|た|の|です|。",
+        "そう|です|か|、|行く|の|か|ね|。",
+        "これ|が|東京|の|本|だ|よ|。",
+    ]
+    assert cut(("pronoun",)) == [
+        "彼は|それを|見|て|い|た|の|です|。",
+        "そう|です|か|、|行く|の|か|ね|。",
+        "これが|東京|の|本|だ|よ|。",
+    ]
+    assert cut(("nominal",)) == [
+        "彼|は|それ|を|見|て|い|た|のです|。",
+        "そう|です|か|、|行く|の|か|ね|。",
+        "これ|が|東京|の|本|だ|よ|。",
+    ]
+    assert cut(("final",)) == [
+        "彼|は|それ|を|見|て|い|た|の|です|。",
+        "そう|ですか|、|行く|のかね|。",
+        "これ|が|東京|の|本|だよ|。",
+    ]
+    assert cut(("aux", "nominal", "final")) == [
+        "彼|は|それ|を|見ていた|のです|。",
+        "そう|ですか|、|行く|のかね|。",
+        "これ|が|東京|の|本|だよ|。",
+    ]
+
+
+def test_symbols_join_rule() -> None:
+    """symbols: runs of punctuation become one chunk; a word next to punctuation stays apart."""
+    from tokenizer.train import SudachiSegmenter
+
+    text = "「そうか。」と彼は――言った……。"
+    assert SudachiSegmenter("A", ("symbols",))(text).split(PRESEG_DELIMITER) == [
+        "「", "そう", "か", "。」", "と", "彼", "は", "――", "言っ", "た", "……。",
+    ]  # fmt: skip
+    assert SudachiSegmenter("A")(text).count(PRESEG_DELIMITER) == 14  # 15 morphemes: every mark its own
 
 
 def test_chunk_seed_counts_substrings_by_chunk_frequency() -> None:
@@ -458,3 +511,17 @@ def test_chunk_fill_adds_frequent_whole_words_the_merge_lacks(tmp_path: Path) ->
     }
     # Measured: 1,572 pieces without the fill, 666 chunks added, 6,432 -> 6,180 tokens (-3.9%).
     assert num_tokens[True] < 0.98 * num_tokens[False], num_tokens
+
+
+def test_fill_options_are_validated() -> None:
+    from jpcorpus.config import from_dict
+    from jpcorpus.errors import ConfigError
+
+    cfg = from_dict(PerLanguageConfig, {"fill_rank": "saved_tokens", "chunk_start_margin": 1.0})
+    assert cfg.fill_rank == "saved_tokens" and cfg.chunk_start_margin == 1.0
+    with pytest.raises(ConfigError, match="fill_rank"):
+        from_dict(PerLanguageConfig, {"fill_rank": "length"})
+    with pytest.raises((ConfigError, ValueError), match="chunk_start_margin must be >= 0"):
+        from_dict(PerLanguageConfig, {"chunk_start_margin": -1.0})
+    with pytest.raises((ConfigError, ValueError), match="unknown rule 'pronouns'"):
+        PresegConfig(join=("pronouns",))

@@ -37,9 +37,6 @@ logger = logging.getLogger(__name__)
 # Training-only morpheme delimiter handed to SentencePiece (pretokenization_delimiter): a private-use code
 # point, so it never collides with real text; SentencePiece removes it before counting pieces.
 PRESEG_DELIMITER = "\ue000"
-# Log-probability margin by which an added chunk starts above the pieces that spell it now (see
-# _merge_and_reestimate); measured on the issue-6 bench: 0.5 gave +0.4 points of Japanese chars/token.
-CHUNK_START_MARGIN = 0.5
 SUDACHI_MAX_BYTES = 49149  # SudachiPy refuses longer inputs; our sentences are <= 4192 bytes anyway
 
 
@@ -88,7 +85,19 @@ def _joined(rules: frozenset[str], left: tuple[tuple[str, ...], str], right: tup
         return True
     if "stem" in rules and right_fn and left[0][0] in ("動詞", "形容詞", "助動詞"):
         return True
-    return "particles" in rules and left[0][0] == "助詞" and right[0][0] == "助詞"
+    if "particles" in rules and left[0][0] == "助詞" and right[0][0] == "助詞":
+        return True
+    if "pronoun" in rules and left[0][0] == "代名詞" and right[0][:2] in _PRONOUN_PARTICLES:
+        return True
+    if "nominal" in rules and left[0][:2] == ("助詞", "準体助詞") and right[0][0] == "助動詞":
+        return True
+    if "final" in rules and right[0][:2] == ("助詞", "終助詞") and left[0][0] in _PREDICATE_OR_PARTICLE:
+        return True
+    return "symbols" in rules and left[0][0] == "補助記号" and right[0][0] == "補助記号"
+
+
+_PREDICATE_OR_PARTICLE = ("動詞", "形容詞", "助動詞", "助詞")
+_PRONOUN_PARTICLES = {("助詞", "係助詞"), ("助詞", "格助詞"), ("助詞", "副助詞")}
 
 
 class SudachiSegmenter:
@@ -304,6 +313,15 @@ def _merge_and_reestimate(
         candidates = [
             w for w, n in chunk_counts.most_common() if n >= config.per_language.min_chunk_count and _seed_candidate(w)
         ]
+        if config.per_language.fill_rank == "saved_tokens":
+            # Tokens a chunk saves on the training text if added: its count x (pieces spelling it now - 1); every
+            # token saved inside a word is also one false word boundary less.
+            first_model, _ = _build_and_reestimate(group_models, meta, byte_pieces, chosen, [], config, 0)
+            first_sp = spm.SentencePieceProcessor(model_proto=first_model.SerializeToString())
+            missing = [w for w in candidates if w not in chosen]
+            spellings = first_sp.encode(missing, num_threads=config.num_threads or os.cpu_count() or 1)
+            saved = {w: chunk_counts[w] * (len(ids) - 1) for w, ids in zip(missing, spellings, strict=True)}
+            candidates = sorted((w for w in missing if saved[w] > 0), key=lambda w: (-saved[w], -chunk_counts[w], w))
     next_candidate = 0
     removed: set[str] = set()
     num_added = num_swapped = 0
@@ -322,7 +340,7 @@ def _merge_and_reestimate(
                 # Japanese-model scores sum higher than もの's frequency score). The EM passes then set it.
                 spelled = sum(current.pieces[i].score for i in current_sp.encode(w))
                 freq_score = math.log(chunk_counts[w] / num_chunk_tokens)  # type: ignore[index]
-                chosen[w] = max(freq_score, spelled + CHUNK_START_MARGIN)
+                chosen[w] = max(freq_score, spelled + config.per_language.chunk_start_margin)
                 num_added += 1
         merged, unused = _build_and_reestimate(group_models, meta, byte_pieces, chosen, sentences, config)
         if chunk_counts and round_index == 0:
