@@ -93,19 +93,25 @@ class Sign(beam.DoFn):
 
 
 def bucket_edges(element: tuple[bytes, Iterable[bytes]], pairwise_max: int):
-    """Edges (a < b) joining the nodes of one LSH bucket: a star to its min, or all pairs for small buckets."""
+    """Edges (a < b) joining the nodes of one LSH bucket: a star to its min, or all pairs for small buckets.
+
+    Small/large is decided by the number of distinct nodes (at most ``pairwise_max + 1`` are kept to count them): a
+    node with exact duplicates in several Sign batches enters its buckets once per batch, and how documents are
+    batched depends on the runner's bundles, so counting entries made the star/all-pairs choice, and with
+    ``verify`` the clusters, differ between runs of the same input."""
     _key, nodes = element
-    smallest, num_nodes = None, 0
+    smallest, distinct = None, set()
     for node in nodes:
-        num_nodes += 1
         if smallest is None or node < smallest:
             smallest = node
-    if num_nodes < 2:
+        if len(distinct) <= pairwise_max:
+            distinct.add(node)
+    if len(distinct) < 2:
         return
-    if num_nodes <= pairwise_max:
-        distinct = sorted(set(nodes))
-        for i, a in enumerate(distinct):
-            for b in distinct[i + 1 :]:
+    if len(distinct) <= pairwise_max:
+        ordered = sorted(distinct)
+        for i, a in enumerate(ordered):
+            for b in ordered[i + 1 :]:
                 yield a, b
         return
     count(STAGE, "stats.star_buckets")
