@@ -21,6 +21,8 @@ from typing import ClassVar
 import numpy as np
 from numba import njit
 
+from filters.textstats import memo_last_text
+
 
 class CleanupStep:
     """Mixin for clean-up step dataclasses."""
@@ -84,9 +86,7 @@ def _char_flags_kernel(cp: np.ndarray) -> np.ndarray:
     return out
 
 
-_last_flags: list[tuple[str, list[int]]] = []
-
-
+@memo_last_text
 def _char_flags(text: str) -> list[int]:
     """For ``text``: full-width ASCII letters/digits ([０-９Ａ-Ｚａ-ｚ]); whether it has half-width katakana
     (U+FF61–U+FF9F), a zero-width character, a run ``_SPACE_RUN`` matches (two spaces, or one tab, NBSP or
@@ -95,12 +95,7 @@ def _char_flags(text: str) -> list[int]:
     One compiled pass instead of ~20 ``in`` scans and two regex scans (Python's re tries every position of a
     character class): memoised for the last text, which the next step gets back unchanged when it edits nothing.
     """
-    last = _last_flags[0] if _last_flags else None  # one read: another thread may replace it, never half-way
-    if last is not None and last[0] is text:
-        return last[1]
-    flags = _char_flags_kernel(np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)).tolist()
-    _last_flags[:] = [(text, flags)]
-    return flags
+    return _char_flags_kernel(np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)).tolist()
 
 
 _FULLWIDTH_ALNUM = {c: c - 0xFEE0 for c in [*range(0xFF10, 0xFF1A), *range(0xFF21, 0xFF3B), *range(0xFF41, 0xFF5B)]}

@@ -28,6 +28,8 @@ from typing import ClassVar
 import numpy as np
 from numba import njit
 
+from filters.textstats import memo_last_text
+
 PII_KINDS = ("email", "ip", "credit_card", "my_number", "phone")
 PLACEHOLDERS = {
     "email": "<EMAIL>",
@@ -102,18 +104,11 @@ def _digit_runs(cp: np.ndarray) -> np.ndarray:
     return runs[:num]
 
 
-_last_runs: list[tuple[str, list[list[int]]]] = []
-
-
+@memo_last_text
 def _runs(text: str) -> list[list[int]]:
     """:func:`_digit_runs` of ``text``, memoised for the last text (the maskers pass on the same text object while
     they replace nothing)."""
-    last = _last_runs[0] if _last_runs else None  # one read: another thread may replace it, never half-way
-    if last is not None and last[0] is text:
-        return last[1]
-    runs = _digit_runs(np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)).tolist()
-    _last_runs[:] = [(text, runs)]
-    return runs
+    return _digit_runs(np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)).tolist()
 
 
 def _starts_card(text: str, runs: list[list[int]]) -> list[int]:

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 from numba import njit
@@ -41,6 +43,26 @@ class CharCounts:
     def num_japanese(self) -> int:
         """Japanese letters as Swallow counts them: hiragana + katakana + kanji + kuten + toten."""
         return self.num_hiragana + self.num_katakana + self.num_kanji + self.num_kuten + self.num_toten
+
+
+T = TypeVar("T")
+
+
+def memo_last_text(fn: Callable[[str], T]) -> Callable[[str], T]:
+    """Memoise ``fn(text)`` for the last text object it saw (identity, not equality): steps that pass the same
+    text on unchanged while they edit nothing get the result back without recomputing it."""
+    slot: list[tuple[str, T]] = []
+
+    @functools.wraps(fn)
+    def wrapper(text: str) -> T:
+        last = slot[0] if slot else None  # one read: another thread may replace it, never half-way
+        if last is not None and last[0] is text:
+            return last[1]
+        value = fn(text)
+        slot[:] = [(text, value)]
+        return value
+
+    return wrapper
 
 
 @functools.lru_cache(maxsize=_CACHE_TEXTS)
