@@ -26,6 +26,7 @@ back-pressure the queue was meant to give.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 
@@ -68,4 +69,178 @@ def patch_time_based_flush_race() -> bool:
         cls._unlocked_write = data_plane.SizeBasedBufferingClosableOutputStream.write
         cls.write = _locked_write
         _applied = True
+        return True
+
+
+# --- Bounded bundles on the local multi-process runner -------------------------------------------------------------
+#
+# Beam 2.77's ``ParallelBundleManager.process_bundle`` (``fn_api_runner/fn_runner.py``) splits every stage's input
+# into exactly ``num_workers`` parts, one bundle per worker, and ``BundleManager.process_bundle`` writes a part's
+# whole input to the worker before it sends the request that starts the bundle. ``GroupingBuffer.partition``
+# (``execution.py``) encodes each worker's share of a grouped PCollection as ONE byte string. So an SDK worker holds
+# 1/N of the stage's input (gRPC buffers, then the message being decoded) for the whole bundle: its memory grows
+# with the corpus, ~21 KB per document in the dedup stage (docs/dedup.md), which is what a runner that bounds
+# bundles (Dataflow, Flink) never does. With the patch:
+#
+# * a grouped part is a list of chunks of about ``GROUPED_CHUNK_BYTES`` (whole groups; a group is never split), and
+#   the grouping table is emptied key by key while it is encoded, so the runner no longer holds the decoded table
+#   and its encoded copy at the same time;
+# * each worker's part is cut into bundles of at most ``max_bundle_bytes`` (whole chunks), and each worker runs its
+#   bundles one after another: a worker holds one bounded bundle's input at a time.
+#
+# Bundling is the runner's choice in the Beam model, so results do not change (every stage that depends on how
+# elements are batched is tested to give the same output, e.g. the dedup stage in- and multi-process). Stages with
+# timers or split managers (tests) and single-worker runs keep Beam's own code.
+
+GROUPED_CHUNK_BYTES = 4 << 20
+DEFAULT_MAX_BUNDLE_BYTES = 64 << 20
+_bundle_patch: dict[str, object] = {}
+bundle_stats = {"stages": 0, "bundles": 0}
+
+
+def _chunked_grouping_partition(self, n: int) -> list[list[bytes]]:
+    """``GroupingBuffer.partition`` (Beam 2.77) with each part cut into chunks of whole groups."""
+    if not self._grouped_output:
+        from apache_beam.coders.coder_impl import create_OutputStream
+        from apache_beam.transforms import trigger
+        from apache_beam.transforms.window import GlobalWindow, GlobalWindows
+        from apache_beam.utils import windowed_value
+
+        if self._windowing.is_default():
+            globally_window = GlobalWindows.windowed_value(
+                None,
+                timestamp=GlobalWindow().max_timestamp(),
+                pane_info=windowed_value.PaneInfo(
+                    is_first=True,
+                    is_last=True,
+                    timing=windowed_value.PaneInfoTiming.ON_TIME,
+                    index=0,
+                    nonspeculative_index=0,
+                ),
+            ).with_value
+
+            def windowed_key_values(key, values):
+                return [globally_window((key, values))]
+        else:
+            windowed_key_values = trigger.create_trigger_driver(self._windowing, True).process_entire_key
+        coder_impl = self._post_grouped_coder.get_impl()
+        key_coder_impl = self._key_coder.get_impl()
+        chunk_bytes = GROUPED_CHUNK_BYTES
+        parts: list[list[bytes]] = [[] for _ in range(n)]
+        streams = [create_OutputStream() for _ in range(n)]
+        table = self._table
+        for idx, encoded_key in enumerate(list(table)):
+            windowed_values = table.pop(encoded_key)  # free the decoded group as soon as it is encoded
+            out = streams[idx % n]
+            for wkvs in windowed_key_values(key_coder_impl.decode(encoded_key), windowed_values):
+                coder_impl.encode_to_stream(wkvs, out, True)
+            if out.size() >= chunk_bytes:
+                parts[idx % n].append(out.get())
+                streams[idx % n] = create_OutputStream()
+        for ix, out in enumerate(streams):
+            if out.size() or not parts[ix]:
+                parts[ix].append(out.get())
+        self._grouped_output = parts
+        table.clear()
+    return self._grouped_output
+
+
+class _PinnedContext:
+    """A stage's ``BundleContextManager`` that offers one worker handler, so every bundle run through it goes to
+    that worker (``BundleManager.process_bundle`` picks ``worker_handlers[counter % len]``)."""
+
+    def __init__(self, context, handler) -> None:
+        self._context = context
+        self.worker_handlers = [handler]
+
+    def __getattr__(self, name: str):
+        return getattr(self._context, name)
+
+
+def split_into_bundles(parts: dict[str, list[bytes]], max_bundle_bytes: int) -> list[dict[str, list[bytes]]]:
+    """One worker's share of a stage's inputs (input name -> encoded chunks) cut into bundles of whole chunks, each
+    at most ``max_bundle_bytes`` unless a single chunk is larger. Always at least one bundle (maybe empty): the
+    worker must still see every input's end of stream."""
+    bundles: list[dict[str, list[bytes]]] = []
+    current: dict[str, list[bytes]] = {name: [] for name in parts}
+    size = 0
+    for name, chunks in parts.items():
+        for chunk in chunks:
+            if size and size + len(chunk) > max_bundle_bytes:
+                bundles.append(current)
+                current, size = {name: [] for name in parts}, 0
+            current[name].append(chunk)
+            size += len(chunk)
+    bundles.append(current)
+    return bundles
+
+
+def _bounded_process_bundle(self, inputs, expected_outputs, fired_timers, expected_output_timers, dry_run=False):
+    """``ParallelBundleManager.process_bundle`` with each worker's share run as bundles of bounded size."""
+    from apache_beam.metrics import monitoring_infos
+    from apache_beam.portability.api import beam_fn_api_pb2
+    from apache_beam.runners.portability.fn_api_runner.fn_runner import BundleManager
+    from apache_beam.utils import thread_pool_executor
+
+    original = _bundle_patch["original_process_bundle"]
+    context = self.bundle_context_manager
+    if fired_timers or expected_output_timers or context.split_managers:
+        return original(self, inputs, expected_outputs, fired_timers, expected_output_timers, dry_run)
+    max_bundle_bytes = _bundle_patch["max_bundle_bytes"]
+    n = self._num_workers
+    partitioned = {name: buffer.partition(n) for name, buffer in inputs.items()}
+    handlers = context.worker_handlers
+    bundle_stats["stages"] += 1
+
+    def run_worker(ix: int):
+        manager = BundleManager(
+            _PinnedContext(context, handlers[ix % len(handlers)]),
+            self._progress_frequency,
+            cache_token_generator=self._cache_token_generator,
+        )
+        results = []
+        for bundle in split_into_bundles({name: parts[ix] for name, parts in partitioned.items()}, max_bundle_bytes):
+            bundle_stats["bundles"] += 1
+            results.append(manager.process_bundle(bundle, expected_outputs, {}, expected_output_timers, dry_run))
+        return results
+
+    merged_result = None
+    split_result_list: list = []
+    with thread_pool_executor.shared_unbounded_instance() as executor:
+        for results in executor.map(run_worker, range(n)):
+            for result, split_result in results:
+                split_result_list += split_result
+                if merged_result is None:
+                    merged_result = result
+                else:
+                    merged_result = beam_fn_api_pb2.InstructionResponse(
+                        process_bundle=beam_fn_api_pb2.ProcessBundleResponse(
+                            monitoring_infos=monitoring_infos.consolidate(
+                                itertools.chain(
+                                    result.process_bundle.monitoring_infos,
+                                    merged_result.process_bundle.monitoring_infos,
+                                )
+                            )
+                        ),
+                        error=result.error or merged_result.error,
+                    )
+    assert merged_result is not None
+    return merged_result, split_result_list
+
+
+def patch_bounded_local_bundles(max_bundle_bytes: int = DEFAULT_MAX_BUNDLE_BYTES) -> bool:
+    """Bound the bundles of the local multi-process ``FnApiRunner`` (see above). Idempotent; a later call only
+    changes the bundle size. Returns whether Beam's classes were patched by this call."""
+    if max_bundle_bytes <= 0:
+        raise ValueError(f"max_bundle_bytes must be > 0, got {max_bundle_bytes}")
+    with _lock:
+        _bundle_patch["max_bundle_bytes"] = max_bundle_bytes
+        if "original_process_bundle" in _bundle_patch:
+            return False
+        from apache_beam.runners.portability.fn_api_runner import execution, fn_runner
+
+        _bundle_patch["original_process_bundle"] = fn_runner.ParallelBundleManager.process_bundle
+        _bundle_patch["original_partition"] = execution.GroupingBuffer.partition
+        execution.GroupingBuffer.partition = _chunked_grouping_partition
+        fn_runner.ParallelBundleManager.process_bundle = _bounded_process_bundle
         return True

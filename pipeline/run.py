@@ -26,7 +26,7 @@ from filters.config import build_plan
 from jpcorpus.config import replace_dotted, to_dict
 from jpcorpus.errors import UsageError
 from pipeline import manifest as mf
-from pipeline.beam_fixes import patch_time_based_flush_race
+from pipeline.beam_fixes import DEFAULT_MAX_BUNDLE_BYTES, patch_bounded_local_bundles, patch_time_based_flush_race
 from pipeline.config import PipelineConfig, load_pipeline_config
 from pipeline.dedup import Dedup, dedup_fields, dedup_stage_names
 from pipeline.formats import detect_format, expand_inputs
@@ -75,6 +75,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = "Any other --flag is a Beam pipeline option (e.g. --runner=DataflowRunner --project=...)."
 
 
+class LocalRunnerOptions(PipelineOptions):
+    """Our options for Beam's local FnApiRunner (other runners bound their bundles themselves)."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        parser.add_argument(
+            "--max_local_bundle_mb",
+            type=float,
+            default=DEFAULT_MAX_BUNDLE_BYTES / 2**20,
+            help="largest bundle input (MB) the local multi-process runner gives a worker (pipeline/beam_fixes.py)",
+        )
+
+
 def beam_options(extra: list[str], workers: int) -> PipelineOptions:
     patch_time_based_flush_race()  # the multi-process local runner loses elements without it (pipeline/beam_fixes.py)
     argv = list(extra)
@@ -82,7 +95,13 @@ def beam_options(extra: list[str], workers: int) -> PipelineOptions:
         argv.append("--runner=FnApiRunner")  # explicit: Beam's default would try to download the Prism runner
     if workers > 0:
         argv += [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
-    return PipelineOptions(argv)
+    options = PipelineOptions(argv)
+    max_bundle_mb = options.view_as(LocalRunnerOptions).max_local_bundle_mb
+    if not max_bundle_mb > 0:
+        raise UsageError(f"--max_local_bundle_mb must be > 0, got {max_bundle_mb}")
+    # Without it the local runner hands each worker 1/N of a stage's input as one bundle (pipeline/beam_fixes.py).
+    patch_bounded_local_bundles(max(1, int(max_bundle_mb * 2**20)))
+    return options
 
 
 def classify_inputs(patterns: list[str]) -> dict[str, list[str]]:

@@ -15,10 +15,12 @@ from apache_beam.internal.cloudpickle import cloudpickle
 from apache_beam.options.pipeline_options import PipelineOptions
 from dedup_corpus import aozora_windows, components, edit
 
+from pipeline import beam_fixes
 from pipeline.connected_components import ConnectedComponents
 from pipeline.dedup import Dedup, dedup_fields, dedup_stage_names
 from pipeline.dedup_config import DedupConfig, ExactDedupConfig, MinHashConfig
 from pipeline.manifest import build_stages, counters_by_stage
+from pipeline.run import beam_options
 from pipeline.schema import doc_schema, new_doc
 
 FN_API = ["--runner=FnApiRunner"]
@@ -232,12 +234,14 @@ def test_multi_process_run_equals_single_process(tmp_path, texts):
     docs = [doc(f"t{i}-{k}", edit(t, 0.01 * k, rng)) for i, t in enumerate(texts) for k in range(4)]
     docs += [doc(f"t{i}-copy", t) for i, t in enumerate(texts)]
     single = run_dedup(tmp_path / "single", docs, DedupConfig())
-    multi = run_dedup(
-        tmp_path / "multi",
-        docs,
-        DedupConfig(),
-        FN_API + ["--direct_num_workers=2", "--direct_running_mode=multi_processing"],
-    )
+    # Bundles of at most 20 KB: each worker runs every sizeable stage as several bundles (pipeline/beam_fixes.py).
+    options = beam_options(FN_API + ["--max_local_bundle_mb=0.02"], workers=2).get_all_options(drop_default=True)
+    argv = [f"--{k}={v}" for k, v in options.items()]
+    before = dict(beam_fixes.bundle_stats)
+    multi = run_dedup(tmp_path / "multi", docs, DedupConfig(), argv)
+    stages = beam_fixes.bundle_stats["stages"] - before["stages"]
+    bundles = beam_fixes.bundle_stats["bundles"] - before["bundles"]
+    assert stages > 10 and bundles > 2 * stages  # more bundles than one per worker and stage
     for a, b in zip(single[:2], multi[:2], strict=True):
         assert sorted(a, key=lambda r: sorted(r.items())) == sorted(b, key=lambda r: sorted(r.items()))
     assert single[2] == multi[2]

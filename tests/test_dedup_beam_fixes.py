@@ -36,3 +36,78 @@ def test_patch_is_idempotent_and_applied_by_beam_options():
     stream.write(b"de", True)  # nested: length-prefixed
     assert stream.get() == b"abc\x02de"
     stream.close()
+
+
+def _grouping_buffer(groups: dict[bytes, list[str]]):
+    from apache_beam import coders
+    from apache_beam.coders.coders import GlobalWindowCoder
+    from apache_beam.runners.portability.fn_api_runner.execution import GroupingBuffer
+    from apache_beam.transforms import core
+    from apache_beam.transforms.window import GlobalWindows
+
+    kv = coders.TupleCoder([coders.BytesCoder(), coders.StrUtf8Coder()])
+    grouped = coders.TupleCoder([coders.BytesCoder(), coders.IterableCoder(coders.StrUtf8Coder())])
+    window_coder = GlobalWindowCoder()
+    pre = coders.WindowedValueCoder(kv, window_coder)
+    post = coders.WindowedValueCoder(grouped, window_coder)
+    buffer = GroupingBuffer(pre, post, core.Windowing(GlobalWindows()))
+    encode = pre.get_impl()
+    for key, values in groups.items():
+        buffer.append(b"".join(encode.encode_nested(GlobalWindows.windowed_value((key, v))) for v in values))
+    return buffer, post.get_impl()
+
+
+def _decode_chunks(chunks: list[bytes], coder_impl) -> list[tuple[bytes, list[str]]]:
+    from apache_beam.coders.coder_impl import create_InputStream
+
+    out = []
+    for chunk in chunks:
+        stream = create_InputStream(chunk)
+        while stream.size() > 0:
+            key, values = coder_impl.decode_from_stream(stream, True).value
+            out.append((key, list(values)))
+    return out
+
+
+def test_grouped_parts_come_in_chunks_of_whole_groups(monkeypatch):
+    """The chunked ``GroupingBuffer.partition`` gives each worker the same groups in the same order as Beam's, cut
+    into chunks of whole groups of about GROUPED_CHUNK_BYTES, and empties the table as it goes."""
+    import random
+
+    from pipeline import beam_fixes
+
+    rng = random.Random(3)
+    groups = {f"k{i:04d}".encode(): ["あ" * rng.randint(1, 300) for _ in range(rng.randint(1, 6))] for i in range(800)}
+    reference, coder_impl = _grouping_buffer(groups)
+    beams_partition = beam_fixes._bundle_patch.get("original_partition", type(reference).partition)
+    expected = [_decode_chunks(part, coder_impl) for part in beams_partition(reference, 3)]
+    monkeypatch.setattr(beam_fixes, "GROUPED_CHUNK_BYTES", 20_000)
+    chunked, _ = _grouping_buffer(groups)
+    parts = beam_fixes._chunked_grouping_partition(chunked, 3)
+    assert not chunked._table
+    assert [_decode_chunks(part, coder_impl) for part in parts] == expected
+    largest_group = 6 * (300 * 3 + 8) + 64  # encoded: six values of up to 300 three-byte characters
+    for part in parts:
+        assert len(part) > 5
+        assert all(len(chunk) < 20_000 + largest_group for chunk in part)
+    assert sorted(k for part in expected for k, _ in part) == sorted(groups)
+
+
+def test_split_into_bundles_bounds_bytes_and_keeps_every_chunk():
+    from pipeline.beam_fixes import split_into_bundles
+
+    parts = {"a": [b"x" * 30, b"y" * 50, b"z" * 10], "b": [b"w" * 70, b"v" * 200]}
+    bundles = split_into_bundles(parts, 100)
+    assert [sum(len(c) for cs in b.values() for c in cs) for b in bundles] == [90, 70, 200]
+    assert all(set(b) == {"a", "b"} for b in bundles)
+    assert [c for b in bundles for c in b["a"]] == parts["a"] and [c for b in bundles for c in b["b"]] == parts["b"]
+    assert split_into_bundles({"a": []}, 100) == [{"a": []}]  # a worker still gets its (empty) bundle
+
+
+def test_bundle_size_option_is_checked():
+    import pytest
+
+    from jpcorpus.errors import UsageError
+
+    with pytest.raises(UsageError, match="max_local_bundle_mb"):
+        beam_options(["--max_local_bundle_mb=0"], workers=2)
