@@ -97,11 +97,17 @@ class OutputConfig:
     """Parquet shards."""
 
     max_rows_per_shard: int = 50_000  # documents; the shard count is ceil(documents / this)
+    # Rows a writer sorts in memory at once: a shard is written as sorted runs of about this many rows, merged
+    # streaming into the shard, so a worker's memory follows this, not the shard or the corpus.
+    sort_run_rows: int = 5_000
+    row_group_rows: int = 2_000  # Parquet row group size of the shards (also the merge's output buffer)
     compression: str = "zstd"
     compression_level: int = 3
 
     def __post_init__(self) -> None:
         _require(self.max_rows_per_shard > 0, f"output.max_rows_per_shard must be > 0, got {self.max_rows_per_shard}")
+        _require(self.sort_run_rows > 0, f"output.sort_run_rows must be > 0, got {self.sort_run_rows}")
+        _require(self.row_group_rows > 0, f"output.row_group_rows must be > 0, got {self.row_group_rows}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -2,21 +2,30 @@
 
 Determinism: the shard count is ``ceil(rows / max_rows_per_shard)`` (computed from a global count), a row's shard
 is a stable hash of its sort key modulo that count, and rows are sorted by the key inside a shard — so the same
-input and config give byte-identical files on any runner and any number of workers.
+input and config give byte-identical files on any runner and any number of workers (row groups of
+``row_group_rows``).
+
+Bounded memory: no worker ever holds a whole shard. A shard's rows are spread (by another hash of the sort key)
+over ``ceil(rows per shard / sort_run_rows)`` runs; each run is grouped, sorted in memory and written as a
+temporary Parquet file under ``DIR/_tmp_<subdir>/``; then the shard is a streaming k-way merge of its sorted runs
+(a few hundred rows of each at a time), written row group by row group. A worker holds at most one run
+(``sort_run_rows`` rows) or, while merging, ``MERGE_BATCH_ROWS`` rows per run plus one row group: figures set by
+the config, not by the shard or the corpus. The runs are deleted once the shard is published; leftovers of
+retried bundles go with that directory when all shards are written.
 
 Atomicity: a shard is written to a hidden temporary name and renamed once complete; a killed run never leaves a
-half shard that looks finished. The written file is re-read (footer row count) before the rename.
+half shard that looks finished. The written file's footer is re-read (row count) before the rename.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
+import heapq
 import json
 import logging
 import math
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
@@ -50,6 +59,19 @@ def shard_of(key: tuple, num_shards: int) -> int:
     return int.from_bytes(digest, "big") % num_shards
 
 
+def run_of(key: tuple, num_runs: int) -> int:
+    """The sorted run of a row inside its shard: a hash independent of :func:`shard_of`'s."""
+    digest = hashlib.blake2b(repr(key).encode("utf-8"), digest_size=8, person=b"jpc-sort-run").digest()
+    return int.from_bytes(digest, "big") % num_runs
+
+
+def shard_layout(num_rows: int, cfg: OutputConfig) -> tuple[int, int]:
+    """``(number of shards, sorted runs per shard)`` for ``num_rows`` rows."""
+    num_shards = num_shards_for(num_rows, cfg.max_rows_per_shard)
+    rows_per_shard = math.ceil(num_rows / num_shards)
+    return num_shards, max(1, math.ceil(rows_per_shard / cfg.sort_run_rows))
+
+
 def shard_name(index: int, num_shards: int) -> str:
     return f"part-{index:05d}-of-{num_shards:05d}.parquet"
 
@@ -59,6 +81,88 @@ def join_path(*parts: str) -> str:
 
 
 SHARD_INFO_DIR = "_shard_info"  # per-shard JSON records (rows, sha256): completion markers read by the manifest
+TEMP_PREFIX = "_tmp_"  # + subdir: sorted runs waiting to be merged into their shard
+MERGE_BATCH_ROWS = 256  # rows read from each sorted run at a time while merging (also a run file's row group)
+RUN_COMPRESSION = "lz4"
+
+
+class _HashingSink:
+    """A write-only file that passes bytes on and keeps their SHA-256 and count (the shard's info record)."""
+
+    def __init__(self, f) -> None:
+        self._f = f
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+        self.closed = False
+
+    def write(self, data) -> int:
+        data = bytes(data)
+        self._f.write(data)
+        self.sha256.update(data)
+        self.size += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _batches(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def publish_shard(
+    ordered_rows: Iterable[dict[str, Any]],
+    output_dir: str,
+    subdir: str,
+    index: int,
+    num_shards: int,
+    schema: pa.Schema,
+    cfg: OutputConfig,
+) -> dict[str, Any]:
+    """Write rows already in shard order, streaming (``row_group_rows`` at a time), atomically; then its info
+    record. Returns ``{"path", "rows", "sha256", "bytes"}`` (``path`` relative to ``output_dir``); the record under
+    ``_shard_info/`` is written after the rename, so its presence means the shard is complete."""
+    directory = join_path(output_dir, subdir)
+    name = shard_name(index, num_shards)
+    final = join_path(directory, name)
+    tmp = join_path(directory, f".{name}.tmp-{uuid.uuid4().hex}")
+    num_rows = 0
+    with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        sink = _HashingSink(f)
+        with pq.ParquetWriter(
+            sink, schema, compression=cfg.compression, compression_level=cfg.compression_level, write_statistics=True
+        ) as writer:
+            for batch in _batches(ordered_rows, cfg.row_group_rows):
+                writer.write_table(pa.Table.from_pylist(batch, schema=schema), row_group_size=len(batch))
+                num_rows += len(batch)
+            if num_rows == 0:
+                writer.write_table(schema.empty_table())
+    # Verify what we are about to publish: the footer must parse and count the rows we meant to write.
+    with FileSystems.open(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        written_rows = pq.ParquetFile(f).metadata.num_rows
+    if written_rows != num_rows:
+        raise OSError(f"{tmp}: footer counts {written_rows} rows, {num_rows} were written")
+    if FileSystems.exists(final):
+        FileSystems.delete([final])
+    FileSystems.rename([tmp], [final])
+    info = {"path": f"{subdir}/{name}", "rows": num_rows, "sha256": sink.sha256.hexdigest(), "bytes": sink.size}
+    info_dir = join_path(output_dir, SHARD_INFO_DIR, subdir)
+    with FileSystems.create(join_path(info_dir, name + ".json"), compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        f.write(json.dumps(info).encode("utf-8"))
+    return info
 
 
 def write_shard(
@@ -71,39 +175,51 @@ def write_shard(
     cfg: OutputConfig,
     sort_key: SortKey,
 ) -> dict[str, Any]:
-    """Write one shard atomically, then its info record; returns ``{"path", "rows", "sha256", "bytes"}``.
+    """Sort ``rows`` in memory and publish them as one shard (small outputs and tests; :class:`WriteShards` merges
+    sorted runs instead)."""
+    return publish_shard(sorted(rows, key=sort_key), output_dir, subdir, index, num_shards, schema, cfg)
 
-    ``path`` is relative to ``output_dir``. The info record under ``_shard_info/`` is written after the rename, so
-    its presence means the shard is complete.
-    """
-    directory = join_path(output_dir, subdir)
+
+def write_run(
+    rows: Iterable[dict[str, Any]], output_dir: str, subdir: str, shard: int, run: int, schema: pa.Schema, sort_key
+) -> tuple[str, int]:
+    """Sort one run of a shard in memory and write it under :func:`temp_dir` (a fresh name per attempt, so a retried
+    bundle never clobbers a run another attempt published); returns ``(path, rows)``."""
     ordered = sorted(rows, key=sort_key)
-    table = pa.Table.from_pylist(ordered, schema=schema)
-    buf = io.BytesIO()
-    pq.write_table(
-        table, buf, compression=cfg.compression, compression_level=cfg.compression_level, write_statistics=True
-    )
-    data = buf.getvalue()
-    # Verify what we are about to publish: the footer must parse and count the rows we meant to write.
-    written_rows = pq.ParquetFile(io.BytesIO(data)).metadata.num_rows
-    assert written_rows == len(ordered), (written_rows, len(ordered))
-    name = shard_name(index, num_shards)
-    final = join_path(directory, name)
-    tmp = join_path(directory, f".{name}.tmp-{uuid.uuid4().hex}")
-    with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        f.write(data)
-    if FileSystems.exists(final):
-        FileSystems.delete([final])
-    FileSystems.rename([tmp], [final])
-    info = {
-        "path": f"{subdir}/{name}",
-        "rows": len(ordered),
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "bytes": len(data),
-    }
-    info_dir = join_path(output_dir, SHARD_INFO_DIR, subdir)
-    with FileSystems.create(join_path(info_dir, name + ".json"), compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        f.write(json.dumps(info).encode("utf-8"))
+    path = join_path(temp_dir(output_dir, subdir), f"{shard:05d}-{run:05d}-{uuid.uuid4().hex}.parquet")
+    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        with pq.ParquetWriter(f, schema, compression=RUN_COMPRESSION) as writer:
+            for batch in _batches(ordered, MERGE_BATCH_ROWS):
+                writer.write_table(pa.Table.from_pylist(batch, schema=schema), row_group_size=len(batch))
+    return path, len(ordered)
+
+
+def _run_rows(path: str) -> Iterator[dict[str, Any]]:
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        for batch in pq.ParquetFile(f).iter_batches(batch_size=MERGE_BATCH_ROWS):
+            yield from batch.to_pylist()
+
+
+def merge_runs(
+    runs: Iterable[tuple[int, str, int]],
+    output_dir: str,
+    subdir: str,
+    index: int,
+    num_shards: int,
+    schema: pa.Schema,
+    cfg: OutputConfig,
+    sort_key: SortKey,
+) -> dict[str, Any]:
+    """Publish shard ``index`` as the streaming merge of its sorted runs ``(run, path, rows)``, then delete them."""
+    ordered_runs = sorted(runs)
+    paths = [path for _run, path, _rows in ordered_runs]
+    expected = sum(rows for _run, _path, rows in ordered_runs)
+    merged = heapq.merge(*(_run_rows(p) for p in paths), key=sort_key)
+    info = publish_shard(merged, output_dir, subdir, index, num_shards, schema, cfg)
+    if info["rows"] != expected:
+        raise OSError(f"shard {info['path']}: merged {info['rows']} rows from runs holding {expected}")
+    if paths:
+        FileSystems.delete(paths)
     return info
 
 
@@ -142,35 +258,63 @@ class WriteShards(beam.PTransform):
             self._cfg,
             self._sort_key,
         )
-        num_shards = (
+        layout = rows | "CountRows" >> beam.combiners.Count.Globally() | "Layout" >> beam.Map(shard_layout, cfg)
+
+        def key_by_run(row, shape):
+            num_shards, num_runs = shape
+            key = sort_key(row)
+            return (shard_of(key, num_shards), run_of(key, num_runs)), row
+
+        def write_sorted_run(keyed):
+            (shard, run), run_rows = keyed
+            path, num_rows = write_run(run_rows, output_dir, subdir, shard, run, schema, sort_key)
+            return shard, (run, path, num_rows)
+
+        def merge(keyed, shape):
+            index, runs = keyed
+            real_runs = (r for r in runs if r is not None)
+            return merge_runs(real_runs, output_dir, subdir, index, shape[0], schema, cfg, sort_key)
+
+        runs = (
             rows
-            | "CountRows" >> beam.combiners.Count.Globally()
-            | "NumShards" >> beam.Map(num_shards_for, cfg.max_rows_per_shard)
+            | "KeyByRun" >> beam.Map(key_by_run, beam.pvalue.AsSingleton(layout))
+            | "GroupRuns" >> beam.GroupByKey()
+            | "WriteSortedRuns" >> beam.Map(write_sorted_run)
         )
-
-        def key_by_shard(row, n):
-            return shard_of(sort_key(row), n), row
-
-        def write(keyed, n):
-            index, shard_rows = keyed
-            real_rows = (row for row in shard_rows if row is not None)
-            return write_shard(real_rows, output_dir, subdir, index, n, schema, cfg, sort_key)
-
-        keyed = rows | "KeyByShard" >> beam.Map(key_by_shard, beam.pvalue.AsSingleton(num_shards))
         # One placeholder per shard index, so a shard that no row hashes to is still written (empty): the dataset
         # always has every part-i-of-n, and an empty input gives one readable empty shard.
         placeholders = (
             rows.pipeline
             | "ShardTrigger" >> beam.Create([None])
             | "ShardPlaceholders"
-            >> beam.FlatMap(lambda _, n: [(i, None) for i in range(n)], beam.pvalue.AsSingleton(num_shards))
+            >> beam.FlatMap(lambda _, shape: [(i, None) for i in range(shape[0])], beam.pvalue.AsSingleton(layout))
         )
-        return (
-            (keyed, placeholders)
+        written = (
+            (runs, placeholders)
             | "WithPlaceholders" >> beam.Flatten()
             | "GroupShards" >> beam.GroupByKey()
-            | "WriteShard" >> beam.Map(write, beam.pvalue.AsSingleton(num_shards))
+            | "MergeShard" >> beam.Map(merge, beam.pvalue.AsSingleton(layout))
         )
+        _ = (
+            written
+            | "CountShards" >> beam.combiners.Count.Globally()
+            | "RemoveTemp" >> beam.Map(lambda _n: remove_temp(output_dir, subdir))
+        )
+        return written
+
+
+def temp_dir(output_dir: str, subdir: str) -> str:
+    """Where a writer keeps the sorted runs of ``subdir`` until they are merged: one directory per writer, so each
+    removes its own without waiting for the others."""
+    return join_path(output_dir, f"{TEMP_PREFIX}{subdir}")
+
+
+def remove_temp(output_dir: str, subdir: str) -> None:
+    """Once every shard of ``subdir`` is written: delete its temporary directory (all that can be left there are
+    runs of retried bundles)."""
+    path = temp_dir(output_dir, subdir)
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
 
 
 def prepare_output_dir(output_dir: str, subdirs: tuple[str, ...], overwrite: bool) -> None:
@@ -178,7 +322,7 @@ def prepare_output_dir(output_dir: str, subdirs: tuple[str, ...], overwrite: boo
     from jpcorpus.errors import UsageError
 
     existing = []
-    for sub in (*subdirs, SHARD_INFO_DIR):
+    for sub in (*subdirs, SHARD_INFO_DIR, *(f"{TEMP_PREFIX}{s}" for s in subdirs)):
         d = join_path(output_dir, sub)
         if FileSystems.exists(d):
             existing.append(d)

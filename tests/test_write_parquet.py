@@ -49,3 +49,50 @@ def test_prepare_output_dir_refuses_to_mix_runs(tmp_path):
         prepare_output_dir(str(tmp_path), ("shards", "rejects"), overwrite=False)
     prepare_output_dir(str(tmp_path), ("shards", "rejects"), overwrite=True)
     assert list((tmp_path / "shards").iterdir()) == []
+
+
+def test_write_shards_merges_sorted_runs_into_the_same_bytes_as_one_sort(tmp_path):
+    """The Beam writer (rows spread over sorted runs, merged streaming) publishes exactly the shard that sorting
+    all of the shard's rows at once gives, in row groups of ``row_group_rows``, and removes its runs."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline.write_parquet import WriteShards, shard_layout
+
+    docs = [
+        new_doc(
+            id=f"t/{(i * 37) % 200:03d}", text=f"本文その{i}。" * (i % 5 + 1), source="test", source_ref=f"ref:{i}"
+        )
+        for i in range(200)
+    ]
+    cfg = OutputConfig(max_rows_per_shard=80, sort_run_rows=7, row_group_rows=16)
+    num_shards, num_runs = shard_layout(len(docs), cfg)
+    assert (num_shards, num_runs) == (3, 10)
+    out = tmp_path / "beam"
+    with beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as p:
+        _ = p | beam.Create(docs) | WriteShards(str(out), "shards", doc_schema(), cfg)
+    infos = read_shard_infos(str(out), "shards")
+    assert [i["path"] for i in infos] == [f"shards/part-{k:05d}-of-00003.parquet" for k in range(3)]
+    assert sum(i["rows"] for i in infos) == 200
+    assert not (out / "_tmp_shards").exists()
+    for k, info in enumerate(infos):
+        mine = [d for d in docs if shard_of(doc_sort_key(d), num_shards) == k]
+        direct = write_shard(mine, str(tmp_path / "direct"), "shards", k, num_shards, doc_schema(), cfg, doc_sort_key)
+        assert info["sha256"] == direct["sha256"] and info["rows"] == len(mine)
+        f = pq.ParquetFile(out / info["path"])
+        assert f.metadata.num_row_groups == -(-len(mine) // 16)
+        ids = f.read().column("id").to_pylist()
+        assert ids == sorted(ids)
+
+
+def test_write_shard_of_no_rows_is_a_readable_empty_shard(tmp_path):
+    info = write_shard([], str(tmp_path), "shards", 0, 1, doc_schema(), OutputConfig(), doc_sort_key)
+    assert info["rows"] == 0
+    assert pq.read_table(tmp_path / info["path"]).schema.equals(doc_schema())
+
+
+def test_output_config_rejects_non_positive_sizes():
+    with pytest.raises(ValueError, match="sort_run_rows"):
+        OutputConfig(sort_run_rows=0)
+    with pytest.raises(ValueError, match="row_group_rows"):
+        OutputConfig(row_group_rows=-1)
