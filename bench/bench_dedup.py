@@ -31,6 +31,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
+from pipeline.run import LOCAL_WORKER_ENV as MALLOC_ENV  # noqa: E402  (what --workers gives the SDK workers)
+
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 ROWS_PER_INPUT_SHARD = 5000
@@ -116,9 +118,6 @@ def output_digest(output_dir: Path) -> str:
     return digest.hexdigest()
 
 
-MALLOC_ENV = {"PYTHONMALLOC": "malloc", "MALLOC_ARENA_MAX": "2"}
-
-
 def run_dedup(
     input_dir: Path, output_dir: Path, workers: int, method: str, poll_s: float = 0.2, malloc_env: bool = False
 ) -> dict:
@@ -189,7 +188,8 @@ def main() -> None:
     parser.add_argument(
         "--malloc-env",
         action="store_true",
-        help="run with PYTHONMALLOC=malloc MALLOC_ARENA_MAX=2 (freed bundle memory goes back to the OS)",
+        help="run the runner process too with PYTHONMALLOC=malloc MALLOC_ARENA_MAX=2 (--workers N gives them to the "
+        "SDK worker processes anyway: pipeline.run.LOCAL_WORKER_ENV)",
     )
     parser.add_argument("--workdir", default="/tmp/bench_dedup")
     parser.add_argument("--results", default=str(REPO / "bench" / "results" / "bench_dedup.json"))

@@ -93,7 +93,7 @@ def patch_time_based_flush_race() -> bool:
 # timers or split managers (tests) and single-worker runs keep Beam's own code.
 
 GROUPED_CHUNK_BYTES = 4 << 20
-DEFAULT_MAX_BUNDLE_BYTES = 64 << 20
+DEFAULT_MAX_BUNDLE_BYTES = 16 << 20
 _bundle_patch: dict[str, object] = {}
 bundle_stats = {"stages": 0, "bundles": 0}
 

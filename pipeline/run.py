@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import time
 from typing import Any
 
@@ -75,6 +76,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = "Any other --flag is a Beam pipeline option (e.g. --runner=DataflowRunner --project=...)."
 
 
+# Allocator settings for the local runner's worker processes (unless already set): glibc's per-thread arenas and
+# pymalloc keep the freed memory of earlier bundles, so a worker's RSS crept up with every bundle it ran; with
+# these it stays near its working set (docs/dedup.md, "What grows").
+LOCAL_WORKER_ENV = {"PYTHONMALLOC": "malloc", "MALLOC_ARENA_MAX": "2"}
+
+
 class LocalRunnerOptions(PipelineOptions):
     """Our options for Beam's local FnApiRunner (other runners bound their bundles themselves)."""
 
@@ -95,6 +102,8 @@ def beam_options(extra: list[str], workers: int) -> PipelineOptions:
         argv.append("--runner=FnApiRunner")  # explicit: Beam's default would try to download the Prism runner
     if workers > 0:
         argv += [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
+        for name, value in LOCAL_WORKER_ENV.items():  # inherited by the SDK worker processes the runner starts
+            os.environ.setdefault(name, value)
     options = PipelineOptions(argv)
     max_bundle_mb = options.view_as(LocalRunnerOptions).max_local_bundle_mb
     if not max_bundle_mb > 0:

@@ -196,7 +196,10 @@ def write_run(
 
 def _run_rows(path: str) -> Iterator[dict[str, Any]]:
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        for batch in pq.ParquetFile(f).iter_batches(batch_size=MERGE_BATCH_ROWS):
+        # Buffered reads of one row group at a time (MERGE_BATCH_ROWS rows): left to itself pyarrow reads a run's
+        # column chunks far ahead, and a merge of k runs then holds most of the shard.
+        reader = pq.ParquetFile(f, buffer_size=1 << 20, pre_buffer=False)
+        for batch in reader.iter_batches(batch_size=MERGE_BATCH_ROWS, use_threads=False):
             yield from batch.to_pylist()
 
 

@@ -111,3 +111,17 @@ def test_bundle_size_option_is_checked():
 
     with pytest.raises(UsageError, match="max_local_bundle_mb"):
         beam_options(["--max_local_bundle_mb=0"], workers=2)
+
+
+def test_workers_get_allocator_settings_unless_set(monkeypatch):
+    import os
+
+    from pipeline.run import LOCAL_WORKER_ENV
+
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    monkeypatch.setenv("PYTHONMALLOC", "pymalloc")
+    beam_options([], workers=0)
+    assert "MALLOC_ARENA_MAX" not in os.environ  # in-process runs start no worker processes
+    beam_options([], workers=2)
+    assert os.environ["MALLOC_ARENA_MAX"] == LOCAL_WORKER_ENV["MALLOC_ARENA_MAX"]
+    assert os.environ["PYTHONMALLOC"] == "pymalloc"  # a setting the user made is kept

@@ -1,3 +1,5 @@
+import os
+
 import pyarrow.parquet as pq
 import pytest
 
@@ -96,3 +98,47 @@ def test_output_config_rejects_non_positive_sizes():
         OutputConfig(sort_run_rows=0)
     with pytest.raises(ValueError, match="row_group_rows"):
         OutputConfig(row_group_rows=-1)
+
+
+def test_merge_reads_runs_a_row_group_at_a_time(tmp_path):
+    """Merging k sorted runs holds about MERGE_BATCH_ROWS rows of each, not the runs: read one run through a file
+    object that counts bytes, stop after the first rows, and check how much was read."""
+    from pipeline import write_parquet as wp
+
+    import random
+
+    rng = random.Random(0)
+    texts = ["".join(chr(rng.randrange(0x4E00, 0x9FA0)) for _ in range(600)) for _ in range(3000)]  # ~no compression
+    docs = [new_doc(id=f"t/{i:05d}", text=t, source="test", source_ref=f"ref:{i}") for i, t in enumerate(texts)]
+    path, rows = wp.write_run(docs, str(tmp_path), "shards", 0, 0, doc_schema(), doc_sort_key)
+    assert rows == 3000
+    size = os.path.getsize(path)
+    read = {"bytes": 0}
+    real_open = wp.FileSystems.open
+
+    class Counting:
+        def __init__(self, f):
+            self._f = f
+
+        def read(self, n=-1):
+            data = self._f.read(n)
+            read["bytes"] += len(data)
+            return data
+
+        def __getattr__(self, name):
+            return getattr(self._f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self._f.close()
+
+    wp.FileSystems.open = lambda p, **kw: Counting(real_open(p, **kw))
+    try:
+        it = wp._run_rows(path)
+        first = [next(it) for _ in range(10)]
+    finally:
+        wp.FileSystems.open = real_open
+    assert [r["id"] for r in first] == [f"t/{i:05d}" for i in range(10)]
+    assert read["bytes"] < size / 3, (read["bytes"], size)
