@@ -228,16 +228,37 @@ def _bounded_process_bundle(self, inputs, expected_outputs, fired_timers, expect
     return merged_result, split_result_list
 
 
+BOUNDED_BUNDLES_BEAM = "2.77."  # the Beam release whose runner internals the patch copies
+
+
+def bounded_bundles_supported(beam_version: str) -> bool:
+    """Whether the bundle patch was written against this Beam (``GroupingBuffer.partition`` and
+    ``ParallelBundleManager.process_bundle`` are private and change between releases)."""
+    return beam_version.startswith(BOUNDED_BUNDLES_BEAM)
+
+
 def patch_bounded_local_bundles(max_bundle_bytes: int = DEFAULT_MAX_BUNDLE_BYTES) -> bool:
     """Bound the bundles of the local multi-process ``FnApiRunner`` (see above). Idempotent; a later call only
-    changes the bundle size. Returns whether Beam's classes were patched by this call."""
+    changes the bundle size. Returns whether Beam's classes were patched by this call. On another Beam release it
+    patches nothing and warns (once): the runner then works as Beam wrote it, one bundle per worker and stage."""
     if max_bundle_bytes <= 0:
         raise ValueError(f"max_bundle_bytes must be > 0, got {max_bundle_bytes}")
     with _lock:
         _bundle_patch["max_bundle_bytes"] = max_bundle_bytes
-        if "original_process_bundle" in _bundle_patch:
+        if "original_process_bundle" in _bundle_patch or "unsupported" in _bundle_patch:
             return False
         from apache_beam.runners.portability.fn_api_runner import execution, fn_runner
+        from apache_beam.version import __version__ as beam_version
+
+        if not bounded_bundles_supported(beam_version):
+            _bundle_patch["unsupported"] = beam_version
+            log.warning(
+                "apache-beam %s: local bundles are not bounded (patch written for %sx); a worker of --workers N "
+                "holds 1/N of each stage's input",
+                beam_version,
+                BOUNDED_BUNDLES_BEAM,
+            )
+            return False
 
         _bundle_patch["original_process_bundle"] = fn_runner.ParallelBundleManager.process_bundle
         _bundle_patch["original_partition"] = execution.GroupingBuffer.partition

@@ -125,3 +125,13 @@ def test_workers_get_allocator_settings_unless_set(monkeypatch):
     beam_options([], workers=2)
     assert os.environ["MALLOC_ARENA_MAX"] == LOCAL_WORKER_ENV["MALLOC_ARENA_MAX"]
     assert os.environ["PYTHONMALLOC"] == "pymalloc"  # a setting the user made is kept
+
+
+def test_bundle_patch_only_for_the_beam_it_copies():
+    from apache_beam.version import __version__
+
+    from pipeline.beam_fixes import bounded_bundles_supported
+
+    assert bounded_bundles_supported(__version__)  # the pinned Beam: patched (the multi-process dedup test runs it)
+    assert bounded_bundles_supported("2.77.1")
+    assert not bounded_bundles_supported("2.78.0") and not bounded_bundles_supported("3.0.0")

@@ -103,9 +103,9 @@ def test_output_config_rejects_non_positive_sizes():
 def test_merge_reads_runs_a_row_group_at_a_time(tmp_path):
     """Merging k sorted runs holds about MERGE_BATCH_ROWS rows of each, not the runs: read one run through a file
     object that counts bytes, stop after the first rows, and check how much was read."""
-    from pipeline import write_parquet as wp
-
     import random
+
+    from pipeline import write_parquet as wp
 
     rng = random.Random(0)
     texts = ["".join(chr(rng.randrange(0x4E00, 0x9FA0)) for _ in range(600)) for _ in range(3000)]  # ~no compression
