@@ -10,8 +10,8 @@ over ``ceil(rows per shard / sort_run_rows)`` runs; each run is grouped, sorted 
 temporary Parquet file under ``DIR/_tmp_<subdir>/``; then the shard is a streaming k-way merge of its sorted runs
 (a few hundred rows of each at a time), written row group by row group. A worker holds at most one run
 (``sort_run_rows`` rows) or, while merging, ``MERGE_BATCH_ROWS`` rows per run plus one row group: figures set by
-the config, not by the shard or the corpus. The runs are deleted once the shard is published; leftovers of
-retried bundles go with that directory when all shards are written.
+the config, not by the shard or the corpus. The runs (and leftovers of retried bundles) are deleted with that
+directory once every shard is written, so a retried merge still finds its runs.
 
 Atomicity: a shard is written to a hidden temporary name and renamed once complete; a killed run never leaves a
 half shard that looks finished. The written file's footer is re-read (row count) before the rename.
@@ -131,10 +131,12 @@ def publish_shard(
     num_shards: int,
     schema: pa.Schema,
     cfg: OutputConfig,
+    expected_rows: int | None = None,
 ) -> dict[str, Any]:
     """Write rows already in shard order, streaming (``row_group_rows`` at a time), atomically; then its info
     record. Returns ``{"path", "rows", "sha256", "bytes"}`` (``path`` relative to ``output_dir``); the record under
-    ``_shard_info/`` is written after the rename, so its presence means the shard is complete."""
+    ``_shard_info/`` is written after the rename, so its presence means the shard is complete. With
+    ``expected_rows``, a different row count fails before anything is published."""
     directory = join_path(output_dir, subdir)
     name = shard_name(index, num_shards)
     final = join_path(directory, name)
@@ -155,6 +157,9 @@ def publish_shard(
         written_rows = pq.ParquetFile(f).metadata.num_rows
     if written_rows != num_rows:
         raise OSError(f"{tmp}: footer counts {written_rows} rows, {num_rows} were written")
+    if expected_rows is not None and num_rows != expected_rows:
+        FileSystems.delete([tmp])
+        raise OSError(f"{final}: {num_rows} rows written, {expected_rows} expected")
     if FileSystems.exists(final):
         FileSystems.delete([final])
     FileSystems.rename([tmp], [final])
@@ -213,17 +218,12 @@ def merge_runs(
     cfg: OutputConfig,
     sort_key: SortKey,
 ) -> dict[str, Any]:
-    """Publish shard ``index`` as the streaming merge of its sorted runs ``(run, path, rows)``, then delete them."""
+    """Publish shard ``index`` as the streaming merge of its sorted runs ``(run, path, rows)``. The runs stay until
+    every shard is written (:func:`remove_temp`), so a retried merge finds them again."""
     ordered_runs = sorted(runs)
-    paths = [path for _run, path, _rows in ordered_runs]
     expected = sum(rows for _run, _path, rows in ordered_runs)
-    merged = heapq.merge(*(_run_rows(p) for p in paths), key=sort_key)
-    info = publish_shard(merged, output_dir, subdir, index, num_shards, schema, cfg)
-    if info["rows"] != expected:
-        raise OSError(f"shard {info['path']}: merged {info['rows']} rows from runs holding {expected}")
-    if paths:
-        FileSystems.delete(paths)
-    return info
+    merged = heapq.merge(*(_run_rows(path) for _run, path, _rows in ordered_runs), key=sort_key)
+    return publish_shard(merged, output_dir, subdir, index, num_shards, schema, cfg, expected_rows=expected)
 
 
 def read_shard_infos(output_dir: str, subdir: str) -> list[dict[str, Any]]:
@@ -313,8 +313,8 @@ def temp_dir(output_dir: str, subdir: str) -> str:
 
 
 def remove_temp(output_dir: str, subdir: str) -> None:
-    """Once every shard of ``subdir`` is written: delete its temporary directory (all that can be left there are
-    runs of retried bundles)."""
+    """Once every shard of ``subdir`` is written: delete its temporary directory (the merged runs, and runs that
+    retried bundles wrote and nothing reads)."""
     path = temp_dir(output_dir, subdir)
     if FileSystems.exists(path):
         FileSystems.delete([path])

@@ -142,3 +142,11 @@ def test_merge_reads_runs_a_row_group_at_a_time(tmp_path):
         wp.FileSystems.open = real_open
     assert [r["id"] for r in first] == [f"t/{i:05d}" for i in range(10)]
     assert read["bytes"] < size / 3, (read["bytes"], size)
+
+
+def test_a_short_merge_publishes_nothing(tmp_path):
+    from pipeline.write_parquet import publish_shard
+
+    with pytest.raises(OSError, match="5 rows written, 6 expected"):
+        publish_shard(iter(_docs(5)), str(tmp_path), "shards", 0, 1, doc_schema(), OutputConfig(), expected_rows=6)
+    assert list((tmp_path / "shards").iterdir()) == [] and read_shard_infos(str(tmp_path), "shards") == []
