@@ -31,7 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from pipeline.run import LOCAL_WORKER_ENV as MALLOC_ENV  # noqa: E402  (what --workers gives the SDK workers)
+from pipeline.beam_fixes import LOCAL_WORKER_ENV as MALLOC_ENV  # noqa: E402  (what --workers gives the SDK workers)
 
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 TICKS_PER_S = os.sysconf("SC_CLK_TCK")
@@ -189,7 +189,7 @@ def main() -> None:
         "--malloc-env",
         action="store_true",
         help="run the runner process too with PYTHONMALLOC=malloc MALLOC_ARENA_MAX=2 (--workers N gives them to the "
-        "SDK worker processes anyway: pipeline.run.LOCAL_WORKER_ENV)",
+        "SDK worker processes anyway: pipeline.beam_fixes.LOCAL_WORKER_ENV)",
     )
     parser.add_argument("--workdir", default="/tmp/bench_dedup")
     parser.add_argument("--results", default=str(REPO / "bench" / "results" / "bench_dedup.json"))

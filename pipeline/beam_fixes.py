@@ -92,6 +92,10 @@ def patch_time_based_flush_race() -> bool:
 # elements are batched is tested to give the same output, e.g. the dedup stage in- and multi-process). Stages with
 # timers or split managers (tests) and single-worker runs keep Beam's own code.
 
+# Allocator settings for the local runner's worker processes (``pipeline.run.beam_options`` sets them unless they
+# are set): glibc's per-thread arenas and pymalloc keep the freed memory of earlier bundles, so a worker's RSS crept
+# up with every bundle it ran; with these it stays near its working set (docs/dedup.md, "What grows").
+LOCAL_WORKER_ENV = {"PYTHONMALLOC": "malloc", "MALLOC_ARENA_MAX": "2"}
 GROUPED_CHUNK_BYTES = 4 << 20
 DEFAULT_MAX_BUNDLE_BYTES = 16 << 20
 _bundle_patch: dict[str, object] = {}
@@ -125,7 +129,7 @@ def _chunked_grouping_partition(self, n: int) -> list[list[bytes]]:
             windowed_key_values = trigger.create_trigger_driver(self._windowing, True).process_entire_key
         coder_impl = self._post_grouped_coder.get_impl()
         key_coder_impl = self._key_coder.get_impl()
-        chunk_bytes = GROUPED_CHUNK_BYTES
+        chunk_bytes = GROUPED_CHUNK_BYTES  # read per call, so a test can make chunks small
         parts: list[list[bytes]] = [[] for _ in range(n)]
         streams = [create_OutputStream() for _ in range(n)]
         table = self._table
@@ -141,7 +145,6 @@ def _chunked_grouping_partition(self, n: int) -> list[list[bytes]]:
             if out.size() or not parts[ix]:
                 parts[ix].append(out.get())
         self._grouped_output = parts
-        table.clear()
     return self._grouped_output
 
 
@@ -204,28 +207,22 @@ def _bounded_process_bundle(self, inputs, expected_outputs, fired_timers, expect
             results.append(manager.process_bundle(bundle, expected_outputs, {}, expected_output_timers, dry_run))
         return results
 
-    merged_result = None
-    split_result_list: list = []
     with thread_pool_executor.shared_unbounded_instance() as executor:
-        for results in executor.map(run_worker, range(n)):
-            for result, split_result in results:
-                split_result_list += split_result
-                if merged_result is None:
-                    merged_result = result
-                else:
-                    merged_result = beam_fn_api_pb2.InstructionResponse(
-                        process_bundle=beam_fn_api_pb2.ProcessBundleResponse(
-                            monitoring_infos=monitoring_infos.consolidate(
-                                itertools.chain(
-                                    result.process_bundle.monitoring_infos,
-                                    merged_result.process_bundle.monitoring_infos,
-                                )
-                            )
-                        ),
-                        error=result.error or merged_result.error,
-                    )
-    assert merged_result is not None
-    return merged_result, split_result_list
+        results = [r for worker_results in executor.map(run_worker, range(n)) for r in worker_results]
+    split_results = [split for _result, splits in results for split in splits]
+    responses = [result for result, _splits in results]
+    if len(responses) == 1:
+        return responses[0], split_results
+    # As Beam merges its per-worker responses, but in one pass over all bundles (it folds them pairwise).
+    merged = beam_fn_api_pb2.InstructionResponse(
+        process_bundle=beam_fn_api_pb2.ProcessBundleResponse(
+            monitoring_infos=monitoring_infos.consolidate(
+                itertools.chain.from_iterable(r.process_bundle.monitoring_infos for r in responses)
+            )
+        ),
+        error=next((r.error for r in responses if r.error), ""),
+    )
+    return merged, split_results
 
 
 BOUNDED_BUNDLES_BEAM = "2.77."  # the Beam release whose runner internals the patch copies

@@ -27,7 +27,12 @@ from filters.config import build_plan
 from jpcorpus.config import replace_dotted, to_dict
 from jpcorpus.errors import UsageError
 from pipeline import manifest as mf
-from pipeline.beam_fixes import DEFAULT_MAX_BUNDLE_BYTES, patch_bounded_local_bundles, patch_time_based_flush_race
+from pipeline.beam_fixes import (
+    DEFAULT_MAX_BUNDLE_BYTES,
+    LOCAL_WORKER_ENV,
+    patch_bounded_local_bundles,
+    patch_time_based_flush_race,
+)
 from pipeline.config import PipelineConfig, load_pipeline_config
 from pipeline.dedup import Dedup, dedup_fields, dedup_stage_names
 from pipeline.formats import detect_format, expand_inputs
@@ -74,12 +79,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="quality-filter preset (overrides [filters] preset): default, swallow_v1, llmjp_v1, fineweb2_jpn",
     )
     parser.epilog = "Any other --flag is a Beam pipeline option (e.g. --runner=DataflowRunner --project=...)."
-
-
-# Allocator settings for the local runner's worker processes (unless already set): glibc's per-thread arenas and
-# pymalloc keep the freed memory of earlier bundles, so a worker's RSS crept up with every bundle it ran; with
-# these it stays near its working set (docs/dedup.md, "What grows").
-LOCAL_WORKER_ENV = {"PYTHONMALLOC": "malloc", "MALLOC_ARENA_MAX": "2"}
 
 
 class LocalRunnerOptions(PipelineOptions):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import itertools
 import json
 import logging
 import math
@@ -54,15 +55,24 @@ def num_shards_for(num_rows: int, max_rows_per_shard: int) -> int:
     return max(1, math.ceil(num_rows / max_rows_per_shard))
 
 
+def _key_bytes(key: tuple) -> bytes:
+    return repr(key).encode("utf-8")
+
+
+def _hash64(data: bytes, person: bytes = b"") -> int:
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8, person=person).digest(), "big")
+
+
+RUN_PERSON = b"jpc-sort-run"  # keeps a row's run independent of its shard
+
+
 def shard_of(key: tuple, num_shards: int) -> int:
-    digest = hashlib.blake2b(repr(key).encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % num_shards
+    return _hash64(_key_bytes(key)) % num_shards
 
 
 def run_of(key: tuple, num_runs: int) -> int:
     """The sorted run of a row inside its shard: a hash independent of :func:`shard_of`'s."""
-    digest = hashlib.blake2b(repr(key).encode("utf-8"), digest_size=8, person=b"jpc-sort-run").digest()
-    return int.from_bytes(digest, "big") % num_runs
+    return _hash64(_key_bytes(key), RUN_PERSON) % num_runs
 
 
 def shard_layout(num_rows: int, cfg: OutputConfig) -> tuple[int, int]:
@@ -96,11 +106,11 @@ class _HashingSink:
         self.closed = False
 
     def write(self, data) -> int:
-        data = bytes(data)
-        self._f.write(data)
-        self.sha256.update(data)
-        self.size += len(data)
-        return len(data)
+        view = memoryview(data).cast("B")  # pyarrow hands over its buffers: hash and pass them on without a copy
+        self._f.write(view)
+        self.sha256.update(view)
+        self.size += view.nbytes
+        return view.nbytes
 
     def tell(self) -> int:
         return self.size
@@ -112,15 +122,14 @@ class _HashingSink:
         self.closed = True
 
 
-def _batches(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    batch: list[dict[str, Any]] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+def _write_row_groups(writer: pq.ParquetWriter, rows: Iterable[dict[str, Any]], schema: pa.Schema, size: int) -> int:
+    """Write ``rows`` as row groups of ``size`` rows (the last may be shorter); returns the number of rows."""
+    it = iter(rows)
+    num_rows = 0
+    while batch := list(itertools.islice(it, size)):
+        writer.write_table(pa.Table.from_pylist(batch, schema=schema), row_group_size=len(batch))
+        num_rows += len(batch)
+    return num_rows
 
 
 def publish_shard(
@@ -141,15 +150,12 @@ def publish_shard(
     name = shard_name(index, num_shards)
     final = join_path(directory, name)
     tmp = join_path(directory, f".{name}.tmp-{uuid.uuid4().hex}")
-    num_rows = 0
     with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as f:
         sink = _HashingSink(f)
         with pq.ParquetWriter(
             sink, schema, compression=cfg.compression, compression_level=cfg.compression_level, write_statistics=True
         ) as writer:
-            for batch in _batches(ordered_rows, cfg.row_group_rows):
-                writer.write_table(pa.Table.from_pylist(batch, schema=schema), row_group_size=len(batch))
-                num_rows += len(batch)
+            num_rows = _write_row_groups(writer, ordered_rows, schema, cfg.row_group_rows)
             if num_rows == 0:
                 writer.write_table(schema.empty_table())
     # Verify what we are about to publish: the footer must parse and count the rows we meant to write.
@@ -194,9 +200,8 @@ def write_run(
     path = join_path(temp_dir(output_dir, subdir), f"{shard:05d}-{run:05d}-{uuid.uuid4().hex}.parquet")
     with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
         with pq.ParquetWriter(f, schema, compression=RUN_COMPRESSION) as writer:
-            for batch in _batches(ordered, MERGE_BATCH_ROWS):
-                writer.write_table(pa.Table.from_pylist(batch, schema=schema), row_group_size=len(batch))
-    return path, len(ordered)
+            num_rows = _write_row_groups(writer, ordered, schema, MERGE_BATCH_ROWS)
+    return path, num_rows
 
 
 def _run_rows(path: str) -> Iterator[dict[str, Any]]:
@@ -265,8 +270,8 @@ class WriteShards(beam.PTransform):
 
         def key_by_run(row, shape):
             num_shards, num_runs = shape
-            key = sort_key(row)
-            return (shard_of(key, num_shards), run_of(key, num_runs)), row
+            data = _key_bytes(sort_key(row))  # once per row: the key holds the whole text
+            return (_hash64(data) % num_shards, _hash64(data, RUN_PERSON) % num_runs), row
 
         def write_sorted_run(keyed):
             (shard, run), run_rows = keyed

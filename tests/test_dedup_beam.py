@@ -20,7 +20,7 @@ from pipeline.connected_components import ConnectedComponents
 from pipeline.dedup import Dedup, dedup_fields, dedup_stage_names
 from pipeline.dedup_config import DedupConfig, ExactDedupConfig, MinHashConfig
 from pipeline.manifest import build_stages, counters_by_stage
-from pipeline.run import LOCAL_WORKER_ENV, beam_options
+from pipeline.run import beam_options
 from pipeline.schema import doc_schema, new_doc
 
 FN_API = ["--runner=FnApiRunner"]
@@ -230,7 +230,8 @@ def test_a_document_repeated_10000_times_is_one_cluster(tmp_path, texts):
 
 @pytest.mark.slow
 def test_multi_process_run_equals_single_process(tmp_path, texts, monkeypatch):
-    for name, value in LOCAL_WORKER_ENV.items():  # what beam_options gives the workers, undone after the test
+    # What beam_options gives the workers, set through monkeypatch so it is undone after the test.
+    for name, value in beam_fixes.LOCAL_WORKER_ENV.items():
         monkeypatch.setenv(name, value)
     rng = random.Random(1)
     docs = [doc(f"t{i}-{k}", edit(t, 0.01 * k, rng)) for i, t in enumerate(texts) for k in range(4)]

@@ -116,7 +116,7 @@ def test_bundle_size_option_is_checked():
 def test_workers_get_allocator_settings_unless_set(monkeypatch):
     import os
 
-    from pipeline.run import LOCAL_WORKER_ENV
+    from pipeline.beam_fixes import LOCAL_WORKER_ENV
 
     monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
     monkeypatch.setenv("PYTHONMALLOC", "pymalloc")
